@@ -1,0 +1,1 @@
+"""spanlake collector/formats package."""
