@@ -99,3 +99,9 @@ class SpanReader(Protocol):
         A link is counted for each span whose parent span (same trace) belongs to another service.
         """
         ...
+
+
+class StoreOverloaded(Exception):
+    """Raised by ``SpanWriter.write`` when the store cannot take more spans right now (its unflushed
+    buffer is full). Nothing of the call is stored. Transports answer HTTP 429 / 503 or gRPC
+    RESOURCE_EXHAUSTED / UNAVAILABLE so clients back off and retry."""
