@@ -93,6 +93,18 @@ class SpanReader(Protocol):
         """Distinct (span name, kind) pairs of a service, sorted; ``span_kind`` narrows them."""
         ...
 
+    def scan_spans(
+        self,
+        columns: Sequence[str],
+        start_time_min_ns: int,
+        start_time_max_ns: int,
+        services: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """The given plain columns (e.g. service_name, name, kind, start_time_unix_nano,
+        duration_nano, status_code) of every span starting in the window, optionally only of
+        ``services``. For aggregates computed outside storage (Service Performance Monitoring)."""
+        ...
+
     def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
         """Parent->child service call counts of spans starting in the window, sorted.
 
