@@ -1,0 +1,124 @@
+"""Jaeger's tag semantics for trace search, on one span row: the reference every backend matches.
+
+A tag ``k=v`` holds on a span when an attribute ``k`` whose value reads as ``v`` appears in its span,
+resource, scope, event or link attributes (reference/jaeger.md 1.6, Jaeger's memory store
+``findKeyValInTrace``). Values are compared as text (pdata ``AsString``), with numbers also compared
+as numbers so "1" matches double 1.0 and "72.50" matches 72.5. Each tag may hold in a different place
+of the same span ("Tags in different spots"). A few keys are special and read span fields instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from storage.attributes import AttrRow, attr_as_string
+from storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, ValueType
+
+# The span columns tag matching reads; a backend fetches only these for its candidate rows.
+MATCH_COLUMNS = (
+    "kind",
+    "status_code",
+    "scope_name",
+    "scope_version",
+    "resource_attributes",
+    "scope_attributes",
+    "span_attributes",
+    "events",
+    "links",
+)
+
+STATUS_NAMES: dict[int, str] = {0: "unset", 1: "ok", 2: "error"}
+RESOURCE_PREFIX = "resource."
+
+
+def span_matches_tags(span: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
+    """True when every tag holds on ``span`` (a dict with at least ``MATCH_COLUMNS``)."""
+    return all(tag_holds(span, key, value) for key, value in tags.items())
+
+
+def tag_holds(span: Mapping[str, Any], key: str, value: str) -> bool:
+    """One tag on one span: a special key reads its span field, any other key the attributes."""
+    special = _special_key(span, key, value)
+    if special is not None:
+        return special
+    if key.startswith(RESOURCE_PREFIX):
+        # ``resource.<k>`` restricts the search to resource attributes (Jaeger HEAD memory store).
+        return _any_match(span["resource_attributes"], key[len(RESOURCE_PREFIX):], value)
+    return any(_any_match(attributes, key, value) for attributes in _attribute_lists(span))
+
+
+def _special_key(span: Mapping[str, Any], key: str, value: str) -> bool | None:
+    """The verdict for a special key, or None when ``key`` is an ordinary attribute key."""
+    wanted = value.strip().lower()
+    if key == "error" and wanted in ("true", "false"):
+        # Jaeger maps the OpenTracing ``error`` tag to span status, so the tag asks about status.
+        return bool(span["status_code"] == STATUS_ERROR) == (wanted == "true")
+    if key == "span.status":
+        return _status_name(wanted) == STATUS_NAMES.get(span["status_code"])
+    if key == "span.kind":
+        return _kind_name(wanted) == SPAN_KIND_NAMES.get(span["kind"])
+    if key == "scope.name":
+        return bool(span["scope_name"] == value)
+    if key == "scope.version":
+        return bool(span["scope_version"] == value)
+    return None
+
+
+def _status_name(text: str) -> str:
+    """Accepts ``error``, ``Error`` (pdata) and ``STATUS_CODE_ERROR`` (OTLP enum) alike."""
+    return text.removeprefix("status_code_")
+
+
+def _kind_name(text: str) -> str:
+    """Accepts ``server``, ``Server`` (pdata) and ``SPAN_KIND_SERVER`` (OTLP enum) alike."""
+    name = text.removeprefix("span_kind_")
+    return "" if name == "unspecified" else name
+
+
+def _attribute_lists(span: Mapping[str, Any]) -> Iterable[list[AttrRow]]:
+    yield span["span_attributes"]
+    yield span["resource_attributes"]
+    yield span["scope_attributes"]
+    for event in span["events"]:
+        yield event["attributes"]
+    for link in span["links"]:
+        yield link["attributes"]
+
+
+def _any_match(attributes: list[AttrRow], key: str, value: str) -> bool:
+    return any(a["key"] == key and value_matches(a, value) for a in attributes)
+
+
+def value_matches(attribute: AttrRow, text: str) -> bool:
+    """Whether an attribute's value reads as ``text``: its ``AsString`` form, or the same number."""
+    if attr_as_string(attribute) == text:
+        return True
+    kind = attribute["type"]
+    if kind == ValueType.DOUBLE and attribute["double"] is not None:
+        return bool(_parse_float(text) == attribute["double"])
+    if kind == ValueType.INT and attribute["int"] is not None:
+        return bool(_parse_int(text) == attribute["int"])
+    return False
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(number) else number
+
+
+def _parse_int(text: str) -> int | None:
+    """``text`` as an exact integer ("123", "+123", "123.0", "1e3"); never via a lossy float for
+    plain digits, so int64 values beyond 2**53 do not collide."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    number = _parse_float(text)
+    if number is None or math.isinf(number) or not number.is_integer():
+        return None
+    return int(number)
