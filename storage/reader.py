@@ -1,0 +1,158 @@
+"""The read path: trace lookups straight from Parquet row groups, searches in DuckDB.
+
+Every query works on one ``Snapshot`` (committed segments + unflushed tail). Segments are pruned on
+their footer description before DuckDB opens anything; user values always travel as query
+parameters, never inside the SQL text.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.api import DependencyLink, Operation, TraceQuery
+from storage.catalog import Snapshot
+from storage.schema import SPAN_SCHEMA
+from storage.search import SearchFilter, build_filter
+from storage.segments import Segment
+
+
+class Reader:
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+        self._db = duckdb.connect(":memory:", config={"threads": 2})
+        self._db_lock = threading.Lock()
+
+    # --- trace by ID: no time range, no scan -------------------------------------------------
+    def get_traces(self, trace_ids: Sequence[bytes]) -> pa.Table:
+        ids = list(dict.fromkeys(bytes(t) for t in trace_ids if len(t) == 16))
+        if not ids:
+            return SPAN_SCHEMA.empty_table()
+        snap = self._snapshot()
+        wanted = pa.array(ids, pa.binary(16))
+        parts = [_filter_ids(snap.tail, wanted)]
+        for seg in snap.segments:
+            hits = [t for t in ids if seg.may_contain(t)]  # the trace-ID sidecar: exact, in memory
+            if hits:
+                parts.append(_filter_ids(_read_row_groups(seg, hits), wanted))
+        return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
+
+    # --- search --------------------------------------------------------------------------------
+    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
+        snap = self._snapshot()
+        segments = [s for s in snap.segments if _may_match(s, query)]
+        where = build_filter(query)
+        sql = (f"SELECT trace_id, max(start_time_unix_nano) AS latest FROM {{spans}} WHERE {where.sql} "
+               "GROUP BY trace_id ORDER BY latest DESC, trace_id LIMIT $limit")
+        rows = self._run(sql, snap, segments, {**where.params, "limit": max(0, query.search_depth)})
+        return [bytes(r[0]) for r in rows]
+
+    def get_services(self) -> list[str]:
+        snap = self._snapshot()
+        names = {n for s in snap.segments for n in s.meta["services"]}
+        names.update(pc.unique(snap.tail.column("service_name")).to_pylist())
+        return sorted(names)
+
+    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
+        snap = self._snapshot()
+        ops = {(name, kind) for s in snap.segments for svc, name, kind in s.meta["operations"]
+               if svc == service}
+        tail = snap.tail.filter(pc.equal(snap.tail.column("service_name"), service))
+        ops.update(zip(tail.column("name").to_pylist(), tail.column("kind").to_pylist(), strict=True))
+        return sorted(Operation(n, int(k)) for n, k in ops if span_kind is None or k == span_kind)
+
+    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
+        snap = self._snapshot()
+        lo, hi = end_time_ns - lookback_ns, end_time_ns
+        segments = [s for s in snap.segments if _overlaps(s, lo, hi)]
+        sql = """
+            WITH s AS (SELECT trace_id, span_id, parent_span_id, service_name FROM {spans}
+                       WHERE start_time_unix_nano BETWEEN $lo AND $hi)
+            SELECT p.service_name, c.service_name, count(*) FROM s AS c
+            JOIN s AS p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+            WHERE p.service_name <> c.service_name GROUP BY 1, 2 ORDER BY 1, 2"""
+        rows = self._run(sql, snap, segments, {"lo": lo, "hi": hi})
+        return [DependencyLink(str(p), str(c), int(n)) for p, c, n in rows]
+
+    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
+                   services: Sequence[str] | None = None) -> pa.Table:
+        unknown = set(columns) - set(SPAN_SCHEMA.names)
+        if unknown:
+            raise ValueError(f"unknown span columns: {sorted(unknown)}")
+        snap = self._snapshot()
+        segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
+                    and (services is None or set(services) & set(s.meta["services"]))]
+        cols = ", ".join(f'"{c}"' for c in columns)
+        params: dict[str, Any] = {"lo": start_time_min_ns, "hi": start_time_max_ns}
+        cond = "start_time_unix_nano BETWEEN $lo AND $hi"
+        if services is not None:
+            cond += " AND list_contains($services, service_name)"
+            params["services"] = list(services)
+        return self._arrow(f"SELECT {cols} FROM {{spans}} WHERE {cond}", snap, segments, params)
+
+    # --- DuckDB plumbing -----------------------------------------------------------------------
+    def _relation_sql(self, segments: list[Segment]) -> str:
+        if not segments:
+            return "tail"
+        files = ", ".join("'" + str(s.path).replace("'", "''") + "'" for s in segments)
+        return f"(SELECT * FROM read_parquet([{files}]) UNION ALL BY NAME SELECT * FROM tail)"
+
+    def _cursor(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
+        with self._db_lock:
+            cur = self._db.cursor()
+        cur.register("tail", snap.tail)
+        return cur
+
+    def _run(self, sql: str, snap: Snapshot, segments: list[Segment],
+             params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        cur = self._cursor(snap)
+        try:
+            return cur.execute(sql.format(spans=self._relation_sql(segments)), params).fetchall()
+        finally:
+            cur.close()
+
+    def _arrow(self, sql: str, snap: Snapshot, segments: list[Segment],
+               params: dict[str, Any]) -> pa.Table:
+        cur = self._cursor(snap)
+        try:
+            result = cur.execute(sql.format(spans=self._relation_sql(segments)), params)
+            return result.fetch_arrow_table()
+        finally:
+            cur.close()
+
+
+def _read_row_groups(seg: Segment, trace_ids: list[bytes]) -> pa.Table:
+    groups = seg.row_groups_for(trace_ids)
+    return pq.ParquetFile(seg.path).read_row_groups(groups)
+
+
+def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:
+    if table.num_rows == 0:
+        return table
+    return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
+
+
+def _overlaps(seg: Segment, lo: int | None, hi: int | None) -> bool:
+    return (lo is None or seg.meta["max_start_ns"] >= lo) and (hi is None or seg.meta["min_start_ns"] <= hi)
+
+
+def _may_match(seg: Segment, query: TraceQuery) -> bool:
+    """Footer pruning: skip segments whose time range, services or operations rule them out."""
+    if not _overlaps(seg, query.start_time_min_ns, query.start_time_max_ns):
+        return False
+    if query.service_name and query.service_name not in seg.meta["services"]:
+        return False
+    if query.operation_name:
+        ops = seg.meta["operations"]
+        return any(name == query.operation_name and (not query.service_name or svc == query.service_name)
+                   for svc, name, _ in ops)
+    return True
+
+
+__all__ = ["Reader", "SearchFilter"]

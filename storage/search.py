@@ -1,0 +1,129 @@
+"""TraceQuery -> a parameterised DuckDB WHERE clause over the span schema.
+
+Semantics (Jaeger's, reference/jaeger.md 1.6): every condition holds on one span; a tag ``k=v``
+holds when ``k`` appears with a value whose string form is ``v`` in the span's span, resource,
+scope, event or link attributes. Values are compared by type instead of formatting every stored
+value as text: ``"123"`` is compared with int members as 123, ``"72.5"`` with doubles as 72.5,
+``"true"`` with bools, and always with string members as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.api import TraceQuery
+from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
+
+_STATUS_BY_NAME = {"unset": 0, "ok": 1, "error": 2}
+
+
+@dataclass
+class SearchFilter:
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def build_filter(query: TraceQuery) -> SearchFilter:
+    conds: list[str] = []
+    params: dict[str, Any] = {}
+
+    def param(value: Any) -> str:
+        name = f"p{len(params)}"
+        params[name] = value
+        return f"${name}"
+
+    if query.service_name:
+        conds.append(f"service_name = {param(query.service_name)}")
+    if query.operation_name:
+        conds.append(f"name = {param(query.operation_name)}")
+    if query.span_kind is not None:
+        conds.append(f"kind = {param(query.span_kind)}")
+    if query.start_time_min_ns is not None:
+        conds.append(f"start_time_unix_nano >= {param(query.start_time_min_ns)}")
+    if query.start_time_max_ns is not None:
+        conds.append(f"start_time_unix_nano <= {param(query.start_time_max_ns)}")
+    if query.duration_min_ns is not None:
+        conds.append(f"duration_nano >= {param(query.duration_min_ns)}")
+    if query.duration_max_ns is not None:
+        conds.append(f"duration_nano <= {param(query.duration_max_ns)}")
+    for key, value in query.attributes.items():
+        conds.append(_tag_condition(key, str(value), param))
+    return SearchFilter(" AND ".join(conds) or "TRUE", params)
+
+
+def _tag_condition(key: str, value: str, param: Any) -> str:
+    special = _special_condition(key, value, param)
+    if special is not None:
+        return special
+    if key.startswith("resource."):
+        return _has(f"resource_attributes", key.removeprefix("resource."), value, param)
+    match = lambda column: _has(column, key, value, param)  # noqa: E731 - local shorthand
+    levels = [
+        match("span_attributes"),
+        match("resource_attributes"),
+        match("scope_attributes"),
+        f"len(list_filter(events, lambda e: {match('e.attributes')})) > 0",
+        f"len(list_filter(links, lambda l: {match('l.attributes')})) > 0",
+    ]
+    return "(" + " OR ".join(levels) + ")"
+
+
+def _special_condition(key: str, value: str, param: Any) -> str | None:
+    """Jaeger's special tag keys; None when ``key`` is an ordinary attribute key."""
+    low = value.lower()
+    if key == "error" and low in ("true", "false"):
+        status = f"status_code {'=' if low == 'true' else '<>'} {STATUS_ERROR}"
+        return f"({status} OR {_has('span_attributes', key, value, param)})"
+    if key == "span.status" and low in _STATUS_BY_NAME:
+        return f"status_code = {param(_STATUS_BY_NAME[low])}"
+    if key == "span.kind" and low in SPAN_KIND_BY_NAME:
+        return f"kind = {param(SPAN_KIND_BY_NAME[low])}"
+    if key == "scope.name":
+        return f"scope_name = {param(value)}"
+    if key == "scope.version":
+        return f"scope_version = {param(value)}"
+    return None
+
+
+def _has(column: str, key: str, value: str, param: Any) -> str:
+    """``column`` (a list of ATTRIBUTE structs) has ``key`` with a value whose text is ``value``."""
+    options = [f"a.str = {param(value)}"]
+    as_int, as_float = _parse_int(value), _parse_float(value)
+    if as_int is not None:
+        options.append(f"a.int = {param(as_int)}")
+    if as_float is not None:
+        options.append(f"a.double = {param(as_float)}")
+    if value in ("true", "false"):
+        options.append(f"a.bool = {param(value == 'true')}")
+    as_bytes = _parse_base64(value)
+    if as_bytes is not None:
+        options.append(f"a.bytes = {param(as_bytes)}")
+    values = " OR ".join(options)
+    return f"len(list_filter({column}, lambda a: a.key = {param(key)} AND ({values}))) > 0"
+
+
+def _parse_int(text: str) -> int | None:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        return None
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def _parse_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _parse_base64(text: str) -> bytes | None:
+    if len(text) < 4 or len(text) % 4:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None

@@ -1,0 +1,194 @@
+"""Immutable Parquet segments: how they are written, named, described and found again.
+
+Layout under the data directory (stable; documented in docs/storage.md)::
+
+    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
+    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
+
+A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
+commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
+start removes. The footer carries a JSON description (``spanlake`` key) so readers prune without
+scanning: format version, time range, counts, services and operations, and the WAL position it
+covers (which is how a restart knows what to replay).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.schema import FORMAT_VERSION, SPAN_SCHEMA
+
+SPANS_DIR = "spans"
+META_KEY = b"spanlake"
+HOUR_NS = 3600 * 10**9
+# Row groups of this many spans: small enough that a trace lookup reads ~1 MB, large enough that
+# scans and compression do not suffer.
+ROW_GROUP_SPANS = 32_768
+
+
+@dataclass
+class Segment:
+    """A committed segment as readers see it: its path, footer description and trace-ID stats."""
+
+    path: Path
+    meta: dict[str, Any]
+    # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
+    # (nearly always) one row group and a lookup reads only that one.
+    row_group_ranges: list[tuple[bytes, bytes]]
+    _trace_ids: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def num_spans(self) -> int:
+        return int(self.meta["span_count"])
+
+    def trace_ids(self) -> np.ndarray:
+        """Sorted distinct trace IDs (numpy ``S16``), loaded once from the sidecar."""
+        if self._trace_ids is None:
+            sidecar = self.path.with_suffix(".tids")
+            if sidecar.exists():
+                self._trace_ids = np.frombuffer(sidecar.read_bytes(), dtype="S16")
+            else:  # written by an engine other than spanlake, or a lost sidecar: rebuild it
+                ids = pq.read_table(self.path, columns=["trace_id"]).column("trace_id")
+                self._trace_ids = _sorted_ids(ids)
+        return self._trace_ids
+
+    def may_contain(self, trace_id: bytes) -> bool:
+        ids = self.trace_ids()
+        i = int(np.searchsorted(ids, np.bytes_(trace_id)))
+        return i < len(ids) and bytes(ids[i]).ljust(16, b"\0") == trace_id
+
+    def row_groups_for(self, trace_ids: list[bytes]) -> list[int]:
+        return [i for i, (lo, hi) in enumerate(self.row_group_ranges)
+                if any(lo <= t <= hi for t in trace_ids)]
+
+
+def partition_of(start_ns: int) -> str:
+    """Hive partition path of the hour a span starts in."""
+    hour = np.datetime64(start_ns // HOUR_NS * 3600, "s").astype(object)
+    return f"date={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+@dataclass
+class PendingSegment:
+    """A segment written to its temporary name, not yet visible; ``commit`` publishes it."""
+
+    tmp: Path
+    final: Path
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.final)
+        _fsync_dir(self.final.parent)
+
+
+def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
+                    meta: dict[str, Any]) -> PendingSegment:
+    """Write ``spans`` (sorted by trace ID) and its trace-ID sidecar under temporary names, fsynced.
+
+    The expensive part of a flush, done without holding any lock readers wait for. Writing the same
+    name twice gives the same file, which is what makes a replayed flush idempotent.
+    """
+    directory = root / SPANS_DIR / partition
+    directory.mkdir(parents=True, exist_ok=True)
+    ordered = spans.sort_by([("trace_id", "ascending"), ("start_time_unix_nano", "ascending")])
+    description = {**describe(ordered), **meta, "format_version": FORMAT_VERSION}
+    schema = SPAN_SCHEMA.with_metadata({META_KEY: json.dumps(description).encode()})
+    final = directory / f"{name}.parquet"
+    tmp = directory / f".{name}.parquet.tmp"
+    pq.write_table(ordered.cast(schema), tmp, compression="zstd", row_group_size=ROW_GROUP_SPANS,
+                   write_statistics=True)
+    _fsync(tmp)
+    # The sidecar may land before its segment: a sidecar without a segment is ignored and cleaned.
+    _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
+    return PendingSegment(tmp, final)
+
+
+def describe(spans: pa.Table) -> dict[str, Any]:
+    """Footer description of a span table: what readers prune on."""
+    starts = spans.column("start_time_unix_nano")
+    ops = spans.select(["service_name", "name", "kind"]).group_by(["service_name", "name", "kind"]).aggregate([])
+    return {
+        "span_count": spans.num_rows,
+        "trace_count": len(pc.unique(spans.column("trace_id"))),
+        "min_start_ns": pc.min(starts).as_py(),
+        "max_start_ns": pc.max(starts).as_py(),
+        "max_end_ns": pc.max(spans.column("end_time_unix_nano")).as_py(),
+        "services": sorted(pc.unique(spans.column("service_name")).to_pylist()),
+        "operations": sorted(map(list, zip(*(ops.column(c).to_pylist() for c in ops.column_names),
+                                           strict=True))),
+    }
+
+
+def open_segment(path: Path) -> Segment | None:
+    """Read a segment's footer; None if the file is not a spanlake segment."""
+    metadata = pq.read_metadata(path)
+    kv = metadata.metadata or {}
+    if META_KEY not in kv:
+        return None
+    meta = json.loads(kv[META_KEY])
+    tid = metadata.schema.names.index("trace_id")
+    ranges = []
+    for i in range(metadata.num_row_groups):
+        stats = metadata.row_group(i).column(tid).statistics
+        ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
+                      else (b"\0" * 16, b"\xff" * 16))
+    return Segment(path, meta, ranges)
+
+
+def list_segment_paths(root: Path) -> list[Path]:
+    """Every committed segment file under ``root``, oldest partition first."""
+    base = root / SPANS_DIR
+    if not base.exists():
+        return []
+    return sorted(p for p in base.glob("date=*/hour=*/*.parquet") if not p.name.startswith("."))
+
+
+def remove_debris(root: Path) -> None:
+    """Delete what a crash can leave behind: temporary files and sidecars without a segment."""
+    base = root / SPANS_DIR
+    if not base.exists():
+        return
+    for tmp in base.glob("date=*/hour=*/.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for sidecar in base.glob("date=*/hour=*/*.tids"):
+        if not sidecar.with_suffix(".parquet").exists():
+            sidecar.unlink(missing_ok=True)
+
+
+def delete_segment(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_suffix(".tids").unlink(missing_ok=True)
+
+
+def _sorted_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    raw = pc.unique(ids).to_numpy(zero_copy_only=False).astype("S16")
+    return np.sort(raw)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    _fsync(directory)

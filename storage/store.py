@@ -1,0 +1,222 @@
+"""The segment store: WAL + in-memory tail + immutable Parquet segments, one writer per process.
+
+Write path: ``write`` appends the batch to the WAL (fsync) and to the in-memory tail, then returns:
+the spans are durable and already visible (readers query the tail beside the segments). A
+background thread flushes the tail into segments every ``flush_interval_s`` or when it reaches
+``segment_max_spans``, then deletes the WAL files the flush covered.
+
+Crash safety: segments are named ``<writer>-<last WAL seq>``, so a flush interrupted by a crash is
+redone on start under the same names (overwriting whatever part of it was committed) from the WAL
+files it covered, which are deleted only after the whole flush committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from storage.catalog import Catalog, Snapshot
+from storage.reader import Reader
+from storage.schema import SPAN_SCHEMA
+from storage.segments import HOUR_NS, partition_of, prepare_segment, remove_debris
+from storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(?P<writer>[0-9a-f]+)-(?P<seq>\d{12})$")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    flush_interval_s: float = 5.0
+    segment_max_spans: int = 500_000
+    # Unflushed spans beyond this are refused (StoreOverloaded) instead of growing memory.
+    max_buffered_spans: int = 2_000_000
+    wal_dir: Path | None = None  # default: <data>/wal
+
+
+class SegmentStore:
+    """Implements ``SpanWriter`` and ``SpanReader`` over a data directory."""
+
+    def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # guards the tail and WAL rotation together
+        self._tail: list[pa.Table] = []
+        self._tail_spans = 0
+        self._flushing: list[pa.Table] = []
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self.catalog = Catalog(self.data_dir)
+        self.reader = Reader(self.snapshot)
+        self._wal: WriteAheadLog | None = None
+        self._flusher: threading.Thread | None = None
+        if writable:
+            self._open_for_writing()
+
+    # --- write path -------------------------------------------------------------------------
+    def write(self, spans: pa.Table) -> None:
+        if spans.num_rows == 0:
+            return
+        wal = self._require_wal()
+        if self._tail_spans + spans.num_rows > self.config.max_buffered_spans:
+            self._wake.set()
+            raise StoreOverloaded(f"{self._tail_spans} spans waiting for a flush; retry shortly")
+        spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
+        payload = encode_batch(spans)
+        # Append and publish under one lock so a flush never rotates between them: every span in
+        # the tail is in a WAL file that the next flush covers.
+        with self._lock:
+            wal.append(payload)
+            self._tail.append(spans)
+            self._tail_spans += spans.num_rows
+        if self._tail_spans >= self.config.segment_max_spans:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Move the tail into committed segments now (also what the background thread does)."""
+        with self._flush_lock:
+            wal = self._require_wal()
+            with self._lock:
+                if not self._tail and not self._flushing:
+                    return
+                closed = wal.rotate()
+                # A failed earlier flush left its spans in _flushing (and its WAL files on disk):
+                # this flush covers them too.
+                self._flushing, self._tail, self._tail_spans = [*self._flushing, *self._tail], [], 0
+            self._write_segments(pa.concat_tables(self._flushing), closed)
+            wal.delete_through(closed)
+
+    def close(self) -> None:
+        """Flush what is buffered and stop; a graceful shutdown leaves an empty WAL."""
+        self._closed.set()
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._wal is not None:
+            self.flush()
+            self._wal.close()
+
+    # --- read path (SpanReader) -------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Committed segments plus the unflushed tail, taken atomically (no span twice or never)."""
+        with self._lock:
+            tail = [*self._flushing, *self._tail]
+            segments = self.catalog.segments()
+        return Snapshot(segments, pa.concat_tables(tail) if tail else SPAN_SCHEMA.empty_table())
+
+    def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
+                   start_time_max_ns: int | None = None) -> pa.Table:
+        return self.reader.get_traces(trace_ids)
+
+    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
+        return self.reader.find_trace_ids(query)
+
+    def find_traces(self, query: TraceQuery) -> pa.Table:
+        return self.reader.get_traces(self.reader.find_trace_ids(query))
+
+    def get_services(self) -> list[str]:
+        return self.reader.get_services()
+
+    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
+        return self.reader.get_operations(service, span_kind)
+
+    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
+        return self.reader.get_dependencies(end_time_ns, lookback_ns)
+
+    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
+                   services: Sequence[str] | None = None) -> pa.Table:
+        return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _open_for_writing(self) -> None:
+        wal_dir = self.config.wal_dir or self.data_dir / "wal"
+        self.writer_id = _writer_id(wal_dir)
+        remove_debris(self.data_dir)
+        last_flush = self.catalog.last_wal_seq(self.writer_id)
+        self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
+        self._replay(last_flush)
+        self._flusher = threading.Thread(target=self._flush_loop, name="spanlake-flush", daemon=True)
+        self._flusher.start()
+
+    def _replay(self, last_flush: int) -> None:
+        """Recover the WAL: redo an interrupted flush, then put later records back in the tail."""
+        wal = self._require_wal()
+        pending = [s for s in wal.sequences() if s != wal.current_seq]
+        redo = [s for s in pending if s <= last_flush]
+        if redo:  # the last flush committed (some of) its segments but did not finish
+            log.info("redoing the interrupted flush of WAL files %s..%s", redo[0], redo[-1])
+            self._write_segments(self._read_wal(redo), last_flush)
+            wal.delete_through(last_flush)
+        later = [s for s in pending if s > last_flush]
+        if later:
+            table = self._read_wal(later)
+            log.info("replayed %d spans from %d WAL files", table.num_rows, len(later))
+            with self._lock:
+                self._tail.append(table)
+                self._tail_spans += table.num_rows
+            # Keep the replayed files until the next flush covers them: rotate so it does.
+            self.flush()
+
+    def _read_wal(self, seqs: list[int]) -> pa.Table:
+        wal = self._require_wal()
+        tables = [decode_batch(r) for s in seqs for r in read_records(wal.path(s))]
+        return pa.concat_tables(tables) if tables else SPAN_SCHEMA.empty_table()
+
+    def _write_segments(self, spans: pa.Table, wal_seq: int) -> None:
+        name = f"{self.writer_id}-{wal_seq:012d}"
+        meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
+        hours = pc.divide(spans.column("start_time_unix_nano"), HOUR_NS)
+        pending = []
+        for hour in pc.unique(hours).to_pylist():
+            part = spans.filter(pc.equal(hours, hour))
+            if part.num_rows:
+                pending.append(prepare_segment(self.data_dir, partition_of(hour * HOUR_NS), name, part, meta))
+        with self._lock:  # publish all segments and retire the flushed tail in one step for readers
+            for p in pending:
+                p.commit()
+            self.catalog.invalidate()
+            self._flushing = []
+
+    def _flush_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.config.flush_interval_s)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            try:
+                self.flush()
+            except Exception:  # keep flushing later; the WAL still holds everything
+                log.exception("flush failed; will retry")
+                time.sleep(1)
+
+    def _require_wal(self) -> WriteAheadLog:
+        if self._wal is None:
+            raise RuntimeError("this store was opened read-only")
+        return self._wal
+
+
+def _writer_id(wal_dir: Path) -> str:
+    """This data directory's writer ID: made once, kept in the WAL directory."""
+    wal_dir.mkdir(parents=True, exist_ok=True)
+    path = wal_dir / "writer-id"
+    if not path.exists():
+        path.write_text(secrets.token_hex(4))
+    return path.read_text().strip()
+
+
+def open_store(data_dir: Path, flush_interval_s: float = 1.0, **kwargs: object) -> SegmentStore:
+    """A writable store on ``data_dir`` (the conformance suite's factory)."""
+    return SegmentStore(Path(data_dir), StoreConfig(flush_interval_s=flush_interval_s, **kwargs))  # type: ignore[arg-type]
