@@ -1,0 +1,273 @@
+"""Jaeger's v1 "internal" JSON query API on 16686, with v2.20 semantics (reference/jaeger.md section 1).
+
+Grafana's Jaeger datasource and Jaeger UI up to v1.76 call these routes. Every response is Jaeger's
+``structuredResponse`` envelope; errors are the same envelope written by Go's ``http.Error``, hence the
+``text/plain`` content type on a JSON body, which both clients parse regardless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import pyarrow as pa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import QueryParams
+
+from query.formats.jaeger_json import spans_to_jaeger_traces
+from query.ids import TraceIDError, format_trace_id, parse_trace_id
+from query.params import (
+    NS_PER_MS,
+    NS_PER_US,
+    ParamError,
+    epoch_hint_to_ns,
+    parse_bool,
+    parse_go_duration,
+    parse_int,
+    parse_string_map,
+)
+from storage.api import SpanReader, TraceQuery
+from storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
+
+Json = dict[str, Any]
+
+DEFAULT_LIMIT = 100
+DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9  # defaultTraceQueryLookbackDuration
+DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
+NOT_FOUND = "trace not found"
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def envelope(data: Any, total: int = 0, errors: list[Json] | None = None) -> Json:
+    return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
+def json_response(body: Json, params: QueryParams, status: int = 200) -> Response:
+    pretty = params.get("prettyPrint", "") not in ("", "false", "0")
+    text = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
+    return Response(text, status_code=status, media_type="application/json")
+
+
+def error_response(status: int, message: str) -> Response:
+    body = json.dumps(envelope(None, errors=[{"code": status, "msg": message}]), separators=(",", ":"))
+    # Go's http.Error: text/plain, nosniff, and a trailing newline.
+    return Response(body + "\n", status_code=status, media_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
+def handle(request: Request, compute: Callable[[], Json]) -> Response:
+    """Run ``compute`` (blocking reader calls; called from FastAPI's thread pool) and shape the answer."""
+    try:
+        return json_response(compute(), request.query_params)
+    except (ParamError, TraceIDError) as exc:
+        return error_response(400, str(exc))
+    except ApiError as exc:
+        return error_response(exc.status, exc.message)
+    except Exception as exc:  # a storage failure: Jaeger answers 500 in the same envelope
+        log.exception("query failed: %s", request.url)
+        return error_response(500, f"internal error: {exc}")
+
+
+def parse_search(params: QueryParams, now_ns: int) -> TraceQuery:
+    """``/api/traces`` search parameters (Jaeger's ``parseTraceQueryParams``) as a ``TraceQuery``."""
+    end_ns = _micros(params, "end", now_ns)
+    start_ns = _micros(params, "start", end_ns - DEFAULT_LOOKBACK_NS)
+    min_d = _duration(params, "minDuration")
+    max_d = _duration(params, "maxDuration")
+    if min_d is not None and max_d is not None and max_d < min_d:
+        raise ParamError("'maxDuration' should be greater than 'minDuration'")
+    limit = parse_int("limit", params["limit"]) if params.get("limit") else 0
+    return TraceQuery(
+        service_name=params.get("service") or None,
+        operation_name=params.get("operation") or None,
+        attributes=_tags(params),
+        start_time_min_ns=start_ns,
+        start_time_max_ns=end_ns,
+        duration_min_ns=min_d,
+        duration_max_ns=max_d,
+        search_depth=limit if limit > 0 else DEFAULT_LIMIT,
+    )
+
+
+def _micros(params: QueryParams, name: str, default_ns: int) -> int:
+    text = params.get(name)
+    return parse_int(name, text) * NS_PER_US if text else default_ns
+
+
+def _duration(params: QueryParams, name: str) -> int | None:
+    text = params.get(name)
+    if not text:
+        return None
+    try:
+        return parse_go_duration(text)
+    except ParamError as exc:
+        raise ParamError(f"unable to parse param '{name}': {exc}") from None
+
+
+def _tags(params: QueryParams) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for text in params.getlist("tags"):  # several JSON maps are merged
+        tags.update(parse_string_map("tags", text))
+    for pair in params.getlist("tag"):  # legacy key:value form; the value may itself contain ':'
+        key, sep, value = pair.partition(":")
+        if not sep:
+            raise ParamError(f"malformed 'tag' parameter, expecting key:value, received: {pair}")
+        tags[key] = value
+    return tags
+
+
+def load_traces(reader: SpanReader, ids: Sequence[bytes], raw: bool,
+                start_ns: int | None = None, end_ns: int | None = None) -> list[Json]:
+    """The Jaeger traces of ``ids`` in that order (missing ones left out).
+
+    Without ``raw`` the spans are sorted by start time, the one query-time adjuster applied here.
+    """
+    if not ids:
+        return []
+    table = reader.get_traces(list(ids), start_ns, end_ns)
+    if not raw:
+        table = _sorted_by_start(table)
+    by_id = {t["traceID"]: t for t in spans_to_jaeger_traces(table)}
+    wanted = (format_trace_id(i) for i in ids)
+    return [by_id[key] for key in dict.fromkeys(wanted) if key in by_id]
+
+
+def _sorted_by_start(table: pa.Table) -> pa.Table:
+    return table.sort_by([("start_time_unix_nano", "ascending")])  # Arrow's sort is stable
+
+
+def _trace_hints(params: QueryParams) -> tuple[int | None, int | None]:
+    start = params.get("start")
+    end = params.get("end")
+    return (epoch_hint_to_ns("start", start) if start else None,
+            epoch_hint_to_ns("end", end) if end else None)
+
+
+def _raw(params: QueryParams) -> bool:
+    text = params.get("raw")
+    return parse_bool("raw", text) if text else False
+
+
+def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) -> APIRouter:
+    """The v1 routes. ``decode_otlp_json`` (OTLP/JSON bytes -> spans) is injected because ``query`` may
+    not import ``collector``; it raises ``ValueError`` (``FormatError``) on undecodable input."""
+    api = APIRouter()
+
+    @api.get("/api/services")
+    def services(request: Request) -> Response:
+        def compute() -> Json:
+            names = reader.get_services()
+            return envelope(names, total=len(names))
+        return handle(request, compute)
+
+    @api.get("/api/services/{service:path}/operations")
+    def service_operations(service: str, request: Request) -> Response:
+        def compute() -> Json:
+            names = list(dict.fromkeys(op.name for op in reader.get_operations(service)))
+            return envelope(names, total=len(names))
+        return handle(request, compute)
+
+    @api.get("/api/operations")
+    def operations(request: Request) -> Response:
+        def compute() -> Json:
+            service = request.query_params.get("service")
+            if not service:
+                raise ParamError("parameter 'service' is required")
+            kind_name = request.query_params.get("spanKind", "")
+            ops = [] if kind_name and kind_name not in SPAN_KIND_BY_NAME else reader.get_operations(
+                service, SPAN_KIND_BY_NAME[kind_name] if kind_name else None)
+            data = [{"name": op.name, "spanKind": SPAN_KIND_NAMES.get(op.span_kind, "")} for op in ops]
+            return envelope(data, total=len(data))
+        return handle(request, compute)
+
+    @api.get("/api/traces")
+    def search(request: Request) -> Response:
+        def compute() -> Json:
+            params = request.query_params
+            raw = _raw(params)
+            if params.getlist("traceID"):
+                return _by_ids(reader, params, raw)
+            query = parse_search(params, time.time_ns())
+            ids = reader.find_trace_ids(query)
+            return envelope(load_traces(reader, ids, raw, query.start_time_min_ns, query.start_time_max_ns))
+        return handle(request, compute)
+
+    @api.get("/api/traces/{trace_id}")
+    def trace(trace_id: str, request: Request) -> Response:
+        def compute() -> Json:
+            return envelope(_one_trace(reader, trace_id, request.query_params))
+        return handle(request, compute)
+
+    @api.post("/api/archive/{trace_id}")
+    def archive(trace_id: str, request: Request) -> Response:
+        def compute() -> Json:
+            _one_trace(reader, trace_id, request.query_params)
+            # Segments are immutable and kept until retention drops them; there is no separate
+            # archive store to copy into, so a found trace is acknowledged as Jaeger does.
+            return envelope([], errors=[])
+        return handle(request, compute)
+
+    @api.get("/api/dependencies")
+    def dependencies(request: Request) -> Response:
+        return handle(request, lambda: _dependencies(reader, request.query_params))
+
+    @api.post("/api/transform")
+    async def transform(request: Request) -> Response:
+        body = await request.body()
+
+        def compute() -> Json:
+            try:
+                spans = decode_otlp_json(body)
+            except ValueError as exc:
+                raise ApiError(400, f"cannot parse OTLP JSON: {exc}") from None
+            return envelope(spans_to_jaeger_traces(spans))
+        return await anyio.to_thread.run_sync(handle, request, compute)
+
+    return api
+
+
+def _one_trace(reader: SpanReader, text: str, params: QueryParams) -> list[Json]:
+    trace_id = parse_trace_id(text)
+    start, end = _trace_hints(params)
+    traces = load_traces(reader, [trace_id], _raw(params), start, end)
+    if not traces:
+        raise ApiError(404, NOT_FOUND)
+    return traces
+
+
+def _by_ids(reader: SpanReader, params: QueryParams, raw: bool) -> Json:
+    ids = [parse_trace_id(text) for text in params.getlist("traceID")]
+    start, end = _trace_hints(params)
+    traces = load_traces(reader, ids, raw, start, end)
+    found = {t["traceID"] for t in traces}
+    missing = [{"msg": NOT_FOUND, "traceID": format_trace_id(i)} for i in ids
+               if format_trace_id(i) not in found]
+    return envelope(traces, errors=missing or None)
+
+
+def _dependencies(reader: SpanReader, params: QueryParams) -> Json:
+    end_text, lookback_text = params.get("endTs"), params.get("lookback")
+    end_ms = parse_int("endTs", end_text) if end_text else time.time_ns() // NS_PER_MS
+    lookback_ms = parse_int("lookback", lookback_text) if lookback_text else DEFAULT_DEPENDENCIES_LOOKBACK_MS
+    service = params.get("service")
+    counts: dict[tuple[str, str], int] = {}
+    for link in reader.get_dependencies(end_ms * NS_PER_MS, lookback_ms * NS_PER_MS):
+        if service and service not in (link.parent, link.child):
+            continue
+        key = (link.parent, link.child)
+        counts[key] = counts.get(key, 0) + link.call_count
+    data = [{"parent": p, "child": c, "callCount": n} for (p, c), n in counts.items()]
+    return envelope(data)
