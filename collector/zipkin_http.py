@@ -1,0 +1,134 @@
+"""Zipkin ingest over HTTP (port 9411): ``POST /api/v2/spans`` and ``POST /api/v1/spans``.
+
+What the Zipkin reporters and the OpenTelemetry Zipkin exporters send, and what the OpenTelemetry
+collector's zipkinreceiver accepts (which Jaeger v2 serves on 9411):
+
+- v2: JSON (the default, whatever the content type says is JSON or absent) or
+  ``application/x-protobuf`` (zipkin.proto ``ListOfSpans``);
+- v1: JSON, or ``application/x-thrift`` (a TBinaryProtocol ``list<Span>``);
+- ``Content-Encoding: gzip`` or ``deflate``, both capped after decompression too.
+
+Answers: 202 once the spans are durable; 400 with the decoder's message for a malformed body;
+415 for a content type or encoding the path cannot take; 413 over ``max_body_bytes``; 503 with
+``Retry-After`` when the store is overloaded. Nothing is written unless the whole body decodes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import anyio.to_thread
+import pyarrow as pa
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from collector.formats.errors import FormatError
+from collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
+from collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
+from storage.api import SpanWriter, StoreOverloaded
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # after decompression; a Zipkin reporter batch is ~KBs
+Decoder = Callable[[bytes], pa.Table]
+
+_JSON_TYPES = ("", "application/json", "text/plain")  # reporters have sent both for JSON
+_V2_DECODERS: dict[str, Decoder] = {
+    **dict.fromkeys(_JSON_TYPES, decode_zipkin_v2_json),
+    "application/x-protobuf": decode_zipkin_v2_proto,
+    "application/protobuf": decode_zipkin_v2_proto,
+}
+_V1_DECODERS: dict[str, Decoder] = {
+    **dict.fromkeys(_JSON_TYPES, decode_zipkin_v1_json),
+    "application/x-thrift": decode_zipkin_v1_thrift,
+    "application/vnd.apache.thrift.binary": decode_zipkin_v1_thrift,
+}
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def make_app(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The port-9411 ingest app writing every accepted batch to ``writer``."""
+    app = FastAPI(title="spanlake Zipkin ingest", openapi_url=None, docs_url=None, redoc_url=None)
+
+    async def ingest(request: Request, decoders: dict[str, Decoder]) -> Response:
+        try:
+            decode = _decoder(request, decoders)
+            body = _decompress(request.headers.get("content-encoding", ""),
+                               await _read_capped(request, max_body_bytes), max_body_bytes)
+            # Decoding is CPU work and write() blocks until durable: neither may run on the loop.
+            await anyio.to_thread.run_sync(_decode_and_write, writer, decode, body)
+        except _Reject as exc:
+            return PlainTextResponse(exc.message, status_code=exc.status)
+        except FormatError as exc:
+            return PlainTextResponse(f"cannot decode spans: {exc}", status_code=400)
+        except StoreOverloaded:
+            return PlainTextResponse("store overloaded, retry later", status_code=503,
+                                     headers={"Retry-After": "1"})
+        return Response(status_code=202)
+
+    @app.post("/api/v2/spans")
+    async def post_v2(request: Request) -> Response:
+        return await ingest(request, _V2_DECODERS)
+
+    @app.post("/api/v1/spans")
+    async def post_v1(request: Request) -> Response:
+        return await ingest(request, _V1_DECODERS)
+
+    return app
+
+
+def _decode_and_write(writer: SpanWriter, decode: Decoder, body: bytes) -> None:
+    table = decode(body)
+    if table.num_rows:  # an empty list is a valid report with nothing to store
+        writer.write(table)
+
+
+def _decoder(request: Request, decoders: dict[str, Decoder]) -> Decoder:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        return decoders[media]
+    except KeyError:
+        accepted = ", ".join(sorted(t for t in decoders if t))
+        raise _Reject(415, f"unsupported content type {media!r} on {request.url.path}; "
+                           f"accepted: {accepted}") from None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Reject(413, f"body of {declared} bytes exceeds the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _Reject(413, f"body exceeds the {limit}-byte limit")
+    return bytes(body)
+
+
+def _decompress(encoding: str, body: bytes, limit: int) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        # HTTP "deflate" is zlib-wrapped (first byte 0x78), but some clients send raw deflate.
+        wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
+        inflater = zlib.decompressobj(wbits)
+    else:
+        raise _Reject(415, f"unsupported content encoding {encoding!r}; accepted: gzip, deflate")
+    try:
+        # max_length bounds memory: a small compressed bomb cannot inflate past the limit.
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise _Reject(400, f"cannot decompress {encoding} body: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _Reject(413, f"decompressed body exceeds the {limit}-byte limit")
+    if not inflater.eof:
+        raise _Reject(400, f"truncated {encoding} body")
+    return out
