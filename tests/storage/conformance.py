@@ -1,0 +1,482 @@
+"""The storage conformance suite: the cases every backend must pass, as plain functions of a store.
+
+Reproduces Jaeger's storage integration suite (reference/jaeger.md section 7, fixtures/README.md "How
+Jaeger runs its storage suite") plus the edge cases of the ``storage/api.py`` docstrings.
+``test_conformance.py`` runs every case against every backend.
+
+Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
+read-after-write goes through ``settle`` (calls ``flush()`` when the store has one) and ``eventually``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.api import DependencyLink, Operation, TraceQuery
+from storage.attributes import attrs, format_double
+from storage.rows import spans_table
+from storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA, STATUS_ERROR
+from tests.paths import FIXTURES, JAEGER_SUITE
+
+T = TypeVar("T")
+Store = Any  # a SpanWriter + SpanReader; Any so backends need not share a base class
+
+NS_PER_DAY = 86_400 * 10**9
+FIXTURE_DAY = dt.date(2017, 1, 26)  # Jaeger's fixtures are dated 2017-01-25/26
+MEMORY_STORE = FIXTURES / "jaeger" / "memory-store"
+
+
+# -- read-after-write -------------------------------------------------------------------------------
+
+
+def settle(store: Store) -> None:
+    """Make completed writes visible, when the backend offers a way to (the segment store's flush)."""
+    flush = getattr(store, "flush", None)
+    if callable(flush):
+        flush()
+
+
+def eventually(check: Callable[[], T], timeout: float = 3.0) -> T:
+    """``check()``'s result once it stops failing an assertion; re-raises after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def write(store: Store, *tables: pa.Table) -> None:
+    for table in tables:
+        store.write(table)
+    settle(store)
+
+
+# -- fixtures and Jaeger's date shifting ------------------------------------------------------------
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def day_shift_ns() -> int:
+    """How far Jaeger's suite moves fixture times: 2017-01-26 -> yesterday, 2017-01-25 -> two days
+    ago, time of day kept (both are the same whole number of days)."""
+    return (_today() - dt.timedelta(days=1) - FIXTURE_DAY).days * NS_PER_DAY
+
+
+def shift_dates(table: pa.Table) -> pa.Table:
+    """The spans with every span and event timestamp moved by ``day_shift_ns()`` (Jaeger's dates.go)."""
+    shift = day_shift_ns()
+    for name in ("start_time_unix_nano", "end_time_unix_nano"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.add(table.column(name), shift))
+    events = [[{**event, "time_unix_nano": event["time_unix_nano"] + shift} for event in span_events]
+              for span_events in table.column("events").to_pylist()]
+    index = table.schema.get_field_index("events")
+    return table.set_column(index, "events", pa.array(events, SPAN_SCHEMA.field("events").type))
+
+
+def shift_query_time(text: str) -> int:
+    """An RFC3339 time of ``queries.json`` with Jaeger's date replacement, as Unix nanoseconds."""
+    yesterday = _today() - dt.timedelta(days=1)
+    text = text.replace("2017-01-26", yesterday.isoformat())
+    text = text.replace("2017-01-25", (yesterday - dt.timedelta(days=1)).isoformat())
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+def decode_fixture(path: Path) -> pa.Table:
+    # Imported here so this module (and the memory backend's other cases) loads before the OTLP
+    # converter lands; the cases that need fixtures fail loudly until then.
+    from collector.formats.otlp import decode_otlp_json
+
+    return decode_otlp_json(path.read_bytes())
+
+
+def suite_trace(stem: str) -> pa.Table:
+    """A trace of Jaeger's suite (``traces/<stem>.json``), date-shifted."""
+    return shift_dates(decode_fixture(JAEGER_SUITE / "traces" / f"{stem}.json"))
+
+
+@dataclass(frozen=True)
+class QueryCase:
+    caption: str
+    query: TraceQuery
+    expected: tuple[str, ...]  # fixture stems
+
+
+def query_cases() -> list[QueryCase]:
+    """The 25 cases of ``queries.json`` as ``TraceQuery``s (times shifted, durations in ns)."""
+    raw = json.loads((JAEGER_SUITE / "queries.json").read_text())
+    return [QueryCase(case["Caption"], _trace_query(case["Query"]), tuple(case["ExpectedFixtures"]))
+            for case in raw]
+
+
+def _trace_query(raw: Mapping[str, Any]) -> TraceQuery:
+    # Go zero values mean "no filter"; Durations are time.Duration JSON, i.e. integer nanoseconds.
+    return TraceQuery(
+        service_name=raw["ServiceName"] or None,
+        operation_name=raw["OperationName"] or None,
+        attributes={key: tag_text(value) for key, value in (raw.get("Tags") or {}).items()},
+        start_time_min_ns=shift_query_time(raw["StartTimeMin"]),
+        start_time_max_ns=shift_query_time(raw["StartTimeMax"]),
+        duration_min_ns=raw["DurationMin"] or None,
+        duration_max_ns=raw["DurationMax"] or None,
+        search_depth=raw["NumTraces"],
+    )
+
+
+def tag_text(value: Any) -> str:
+    """A typed ``Tags`` value of HEAD's queries.json as the string a Jaeger client sends."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else format_double(value)
+    return str(value)
+
+
+def load_query_fixtures(store: Store) -> None:
+    """Write every trace named by any case first, so the others act as counter-examples."""
+    stems = dict.fromkeys(stem for case in query_cases() for stem in case.expected)
+    write(store, *(suite_trace(stem) for stem in stems))
+
+
+# -- comparing span tables --------------------------------------------------------------------------
+
+
+def canonical(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows in a fixed order: backends return spans in any order, and may split or merge batches."""
+    return sorted(table.select(SPAN_SCHEMA.names).to_pylist(), key=repr)
+
+
+def assert_same_spans(actual: pa.Table, expected: pa.Table) -> None:
+    assert actual.num_rows == expected.num_rows, f"{actual.num_rows} spans, expected {expected.num_rows}"
+    got, want = canonical(actual), canonical(expected)
+    for got_row, want_row in zip(got, want, strict=True):
+        differing = [k for k in want_row if got_row[k] != want_row[k]]
+        assert not differing, f"span {want_row['span_id'].hex()} differs in {differing}"
+
+
+def trace_ids_of(table: pa.Table) -> set[bytes]:
+    return set(pc.unique(table.column("trace_id")).to_pylist())
+
+
+def check_query_case(store: Store, case: QueryCase) -> None:
+    """One ``queries.json`` case: exact trace count, exact span count, equal content."""
+    expected = pa.concat_tables([suite_trace(stem) for stem in case.expected])
+
+    def check() -> None:
+        found = store.find_traces(case.query)
+        assert trace_ids_of(found) == trace_ids_of(expected), case.caption
+        assert_same_spans(found, expected)
+        assert set(store.find_trace_ids(case.query)) == trace_ids_of(expected)
+
+    eventually(check)
+
+
+# -- building spans in code -------------------------------------------------------------------------
+
+BASE_NS = (int(time.time()) // 3600 - 24) * 3600 * 10**9  # a whole hour, a day ago: inside any window
+
+
+def tid(n: int) -> bytes:
+    return n.to_bytes(16, "big")
+
+
+def sid(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+def span(trace: int, span_id: int, service: str, name: str = "op", *, parent: int | None = None,
+         start: int = BASE_NS, duration: int = 1000, **extra: Any) -> dict[str, Any]:
+    """One span row for ``spans_table``; ``extra`` sets any other column."""
+    return {"trace_id": tid(trace), "span_id": sid(span_id),
+            "parent_span_id": None if parent is None else sid(parent), "name": name,
+            "start_time_unix_nano": start, "end_time_unix_nano": start + duration,
+            "resource_attributes": attrs({"service.name": service}), **extra}
+
+
+def big_trace(trace_id: bytes, span_ids: np.ndarray, start_ns: int) -> pa.Table:
+    """A trace with one span per entry of ``span_ids`` (uint64), built column-wise: one template row
+    repeated, then the columns that differ replaced by vectorised arrays."""
+    n = len(span_ids)
+    template = spans_table([{
+        "trace_id": trace_id, "span_id": sid(1), "name": "big-op", "kind": SPAN_KIND_BY_NAME["server"],
+        "start_time_unix_nano": 0, "end_time_unix_nano": 0,
+        "resource_attributes": attrs({"service.name": "big-service", "host.name": "h1"}),
+        "span_attributes": attrs({"http.method": "GET", "retry": 3}),
+    }])
+    table = template.take(pa.array(np.zeros(n, dtype=np.int64)))
+    starts = start_ns + np.arange(n, dtype=np.int64) * 1000
+    durations = 500 + np.arange(n, dtype=np.int64) % 7
+    columns = {
+        "span_id": _ids(span_ids),
+        "parent_span_id": _ids(np.full(n, span_ids[0], dtype=np.uint64), root_is_null=True),
+        "start_time_unix_nano": pa.array(starts),
+        "end_time_unix_nano": pa.array(starts + durations),
+        "duration_nano": pa.array(durations),
+    }
+    for name, column in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), SPAN_SCHEMA.field(name), column)
+    return table
+
+
+def _ids(values: np.ndarray, root_is_null: bool = False) -> pa.Array:
+    """uint64 span IDs as big-endian 8-byte binaries, without a Python loop; optionally the first
+    one null (a root span has no parent)."""
+    valid = np.ones(len(values), dtype=bool)
+    valid[0] = not root_is_null
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+    data = pa.py_buffer(values.astype(">u8").tobytes())
+    return pa.Array.from_buffers(pa.binary(8), len(values), [validity, data])
+
+
+# -- the cases --------------------------------------------------------------------------------------
+
+
+def get_services_lists_the_services_of_example_trace(store: Store) -> None:
+    write(store, suite_trace("example_trace"))
+    eventually(lambda: _assert_equal(store.get_services(),
+                                     ["example-service-1", "example-service-2", "example-service-3"]))
+
+
+def get_operations_lists_names_with_kinds(store: Store) -> None:
+    write(store, suite_trace("example_trace"))
+    expected = [Operation("example-operation-1", 0), Operation("example-operation-3", 2),
+                Operation("example-operation-4", 3)]
+    eventually(lambda: _assert_equal(store.get_operations("example-service-1"), expected))
+    assert store.get_operations("example-service-1", SPAN_KIND_BY_NAME["server"]) == [expected[1]]
+    assert store.get_operations("no-such-service") == []
+
+
+def get_traces_returns_the_whole_trace(store: Store) -> None:
+    trace = suite_trace("example_trace")
+    write(store, trace)
+    found = eventually(lambda: _nonempty(store.get_traces([tid(0x11)])))
+    assert_same_spans(found, trace)
+    assert found.num_rows == 5
+
+
+def get_traces_skips_a_missing_trace_silently(store: Store) -> None:
+    write(store, suite_trace("example_trace"))
+    eventually(lambda: _nonempty(store.get_traces([tid(0x11)])))
+    assert store.get_traces([tid(0xdead)]).num_rows == 0
+    both = store.get_traces([tid(0xdead), tid(0x11)])
+    assert trace_ids_of(both) == {tid(0x11)}
+
+
+def get_traces_returns_a_10008_span_trace(store: Store) -> None:
+    trace = big_trace(tid(0x1A46E), np.arange(1, 10_009, dtype=np.uint64), BASE_NS)
+    write(store, trace)
+    found = eventually(lambda: _rows(store.get_traces([tid(0x1A46E)]), 10_008))
+    assert_same_spans(found, trace)
+
+
+def get_traces_preserves_duplicate_span_ids(store: Store) -> None:
+    span_ids = np.arange(1, 201, dtype=np.uint64)
+    span_ids[19::20] = 7  # every 20th span reuses span ID 7, as a buggy client would send
+    trace = big_trace(tid(0xD0B), span_ids, BASE_NS)
+    write(store, trace)
+    found = eventually(lambda: _rows(store.get_traces([tid(0xD0B)]), 200))
+    assert len(set(found.column("span_id").to_pylist())) == 190
+    assert_same_spans(found, trace)
+
+
+def get_traces_ignores_time_hints_outside_some_spans(store: Store) -> None:
+    hour = 3600 * 10**9
+    rows = [span(0x71, 1, "hint-svc", start=BASE_NS),
+            span(0x71, 2, "hint-svc", parent=1, start=BASE_NS + 2 * hour)]
+    write(store, spans_table(rows))
+    found = eventually(lambda: _rows(store.get_traces([tid(0x71)], BASE_NS + hour, BASE_NS + 3 * hour), 2))
+    assert_same_spans(found, spans_table(rows))
+
+
+def trace_spanning_two_days_is_returned_whole(store: Store) -> None:
+    rows = [span(0x2D, 1, "days-svc", "yesterday-op", start=BASE_NS - NS_PER_DAY + 60 * 10**9),
+            span(0x2D, 2, "days-svc", "today-op", parent=1, start=BASE_NS)]
+    write(store, spans_table(rows))
+    query = TraceQuery(service_name="days-svc", operation_name="today-op",
+                       start_time_min_ns=BASE_NS - 10**9, start_time_max_ns=BASE_NS + 10**9)
+    found = eventually(lambda: _rows(store.find_traces(query), 2))
+    assert_same_spans(found, spans_table(rows))
+    assert store.get_traces([tid(0x2D)], BASE_NS - 10**9, BASE_NS + 10**9).num_rows == 2
+
+
+def find_traces_without_service_name_searches_every_service(store: Store) -> None:
+    shared = {"rfc0013.cross.service": "yes"}
+    rows = [span(0xA1, 1, "service-a", span_attributes=attrs(shared)),
+            span(0xB1, 1, "service-b", span_attributes=attrs(shared)),
+            span(0xC1, 1, "service-c", span_attributes=attrs({"rfc0013.cross.service": "no"}))]
+    write(store, spans_table(rows))
+    query = TraceQuery(attributes={"rfc0013.cross.service": "yes"})
+    eventually(lambda: _assert_equal(set(store.find_trace_ids(query)), {tid(0xA1), tid(0xB1)}))
+    assert trace_ids_of(store.find_traces(query)) == {tid(0xA1), tid(0xB1)}
+
+
+def get_dependencies_counts_calls_between_services(store: Store) -> None:
+    rows = [span(0xE1, 1, "hello"), span(0xE1, 2, "world", parent=1)]
+    for trace in (0xE2, 0xE3, 0xE4):
+        rows += [span(trace, 1, "world"), span(trace, 2, "hello", parent=1),
+                 span(trace, 3, "hello", parent=2)]  # same-service child: not a dependency
+    write(store, spans_table(rows))
+    expected = [DependencyLink("hello", "world", 1), DependencyLink("world", "hello", 3)]
+    eventually(lambda: _assert_equal(store.get_dependencies(BASE_NS + 10**9, 3600 * 10**9), expected))
+    assert store.get_dependencies(BASE_NS - 3600 * 10**9, 60 * 10**9) == []
+
+
+def search_depth_keeps_the_most_recent_traces_first(store: Store) -> None:
+    rows = [span(0x50 + i, 1, "depth-svc", start=BASE_NS + i * 10**6) for i in range(6)]
+    write(store, spans_table(rows))
+    query = TraceQuery(service_name="depth-svc", search_depth=3)
+    eventually(lambda: _assert_equal(store.find_trace_ids(query), [tid(0x55), tid(0x54), tid(0x53)]))
+    assert trace_ids_of(store.find_traces(query)) == {tid(0x55), tid(0x54), tid(0x53)}
+
+
+def recency_is_the_latest_matching_span_start(store: Store) -> None:
+    # Trace 0x61 has the later span overall, but its matching span ("x") is older than 0x62's.
+    rows = [span(0x61, 1, "recent-svc", "x", start=BASE_NS),
+            span(0x61, 2, "recent-svc", "y", parent=1, start=BASE_NS + 500),
+            span(0x62, 1, "recent-svc", "x", start=BASE_NS + 300)]
+    write(store, spans_table(rows))
+    by_x = TraceQuery(service_name="recent-svc", operation_name="x")
+    eventually(lambda: _assert_equal(store.find_trace_ids(by_x), [tid(0x62), tid(0x61)]))
+    assert store.find_trace_ids(TraceQuery(service_name="recent-svc")) == [tid(0x61), tid(0x62)]
+
+
+def filters_hold_on_one_and_the_same_span(store: Store) -> None:
+    # The trace has the operation on one span and the slow duration on another: no single span
+    # matches both, so the search must not return it (Jaeger issues #1015, #4107).
+    rows = [span(0x91, 1, "same-svc", "fast-op", duration=1000),
+            span(0x91, 2, "same-svc", "other-op", parent=1, duration=9_000_000)]
+    write(store, spans_table(rows))
+    eventually(lambda: _assert_equal(store.find_trace_ids(TraceQuery(service_name="same-svc")), [tid(0x91)]))
+    slow = 1_000_000
+    assert store.find_trace_ids(TraceQuery(operation_name="fast-op", duration_min_ns=slow)) == []
+    assert store.find_trace_ids(TraceQuery(operation_name="other-op", duration_min_ns=slow)) == [tid(0x91)]
+
+
+def tags_compare_as_strings_and_numbers(store: Store) -> None:
+    typed = {"count": 123, "ratio": 72.5, "flag": True, "one": 1.0, "word": "sameplacevalue"}
+    write(store, spans_table([span(0x81, 1, "typed-svc", span_attributes=attrs(typed))]))
+    hit = {tid(0x81)}
+    # Text as pdata AsString renders it, and numbers written another way ("72.50", "1.0").
+    for key, text in [("count", "123"), ("ratio", "72.5"), ("flag", "true"), ("one", "1"),
+                      ("word", "sameplacevalue"), ("ratio", "72.50"), ("one", "1.0"), ("count", "123.0")]:
+        query = TraceQuery(service_name="typed-svc", attributes={key: text})
+        eventually(lambda q=query: _assert_equal(set(store.find_trace_ids(q)), hit))
+    for key, text in [("count", "124"), ("count", "123.5"), ("flag", "false"), ("flag", "1"),
+                      ("word", "sameplace"), ("missing", "x")]:
+        assert store.find_trace_ids(TraceQuery(service_name="typed-svc", attributes={key: text})) == []
+
+
+def special_tag_keys_read_span_fields(store: Store) -> None:
+    rows = [span(0x31, 1, "special-svc", kind=SPAN_KIND_BY_NAME["client"], status_code=STATUS_ERROR,
+                 scope_name="lib", scope_version="1.2",
+                 resource_attributes=attrs({"service.name": "special-svc", "host": "h1"})),
+            span(0x32, 1, "special-svc", span_attributes=attrs({"host": "h1"}))]
+    write(store, spans_table(rows))
+    one, two = [tid(0x31)], [tid(0x32)]
+    cases: list[tuple[dict[str, str], list[bytes]]] = [
+        ({"error": "true"}, one), ({"error": "false"}, two), ({"span.status": "error"}, one),
+        ({"span.status": "unset"}, two), ({"span.kind": "client"}, one), ({"scope.name": "lib"}, one),
+        ({"scope.version": "1.2"}, one), ({"resource.host": "h1"}, one),
+    ]
+    for tags, expected in cases:
+        query = TraceQuery(service_name="special-svc", attributes=tags)
+        eventually(lambda q=query, e=expected: _assert_equal(store.find_trace_ids(q), e))
+
+
+def memory_store_fixture_round_trips(store: Store) -> None:
+    write(store, decode_fixture(MEMORY_STORE / "otel_traces_01.json"))
+    for number, hex_id in ((1, "00000000000000010000000000000000"), (2, "00000000000000020000000000000000")):
+        trace_id = bytes.fromhex(hex_id)
+        expected = decode_fixture(MEMORY_STORE / f"db_traces_0{number}.json")
+        found = eventually(lambda t=trace_id: _nonempty(store.get_traces([t])))
+        assert_same_spans(found, expected)
+    assert store.get_services() == ["service-x"]
+    kinds = [("test-general-conversion-2", "server"), ("test-general-conversion-3", "client"),
+             ("test-general-conversion-4", "producer"), ("test-general-conversion-5", "consumer")]
+    assert store.get_operations("service-x") == [Operation(n, SPAN_KIND_BY_NAME[k]) for n, k in kinds]
+
+
+def memory_store_fixture_search_finds_only_the_first_trace(store: Store) -> None:
+    write(store, decode_fixture(MEMORY_STORE / "otel_traces_01.json"))
+    query = TraceQuery(service_name="service-x", operation_name="test-general-conversion-2", search_depth=5,
+                       attributes={"peer.service": "service-y", "temperature": "72.5", "error": "true",
+                                   "event-x": "event-y", "scope.attributes.2": "attribute-y"})
+    first = bytes.fromhex("00000000000000010000000000000000")
+    eventually(lambda: _assert_equal(store.find_trace_ids(query), [first]))
+    assert_same_spans(store.find_traces(query), store.get_traces([first]))
+
+
+def scan_spans_returns_the_window(store: Store) -> None:
+    rows = [span(0x41, i, "scan-a" if i % 2 else "scan-b", f"op{i}", start=BASE_NS + i * 10**9)
+            for i in range(1, 7)]
+    write(store, spans_table(rows))
+    columns = ["service_name", "name", "start_time_unix_nano", "duration_nano"]
+
+    def names(table: pa.Table) -> list[str]:
+        assert table.column_names == columns
+        return sorted(table.column("name").to_pylist())
+
+    window = (BASE_NS + 2 * 10**9, BASE_NS + 5 * 10**9)
+    eventually(lambda: _assert_equal(names(store.scan_spans(columns, *window)), ["op2", "op3", "op4", "op5"]))
+    assert names(store.scan_spans(columns, *window, services=["scan-a"])) == ["op3", "op5"]
+    assert names(store.scan_spans(columns, *window, services=[])) == []
+
+
+STORE_CASES: list[Callable[[Store], None]] = [
+    get_services_lists_the_services_of_example_trace,
+    get_operations_lists_names_with_kinds,
+    get_traces_returns_the_whole_trace,
+    get_traces_skips_a_missing_trace_silently,
+    get_traces_returns_a_10008_span_trace,
+    get_traces_preserves_duplicate_span_ids,
+    get_traces_ignores_time_hints_outside_some_spans,
+    trace_spanning_two_days_is_returned_whole,
+    find_traces_without_service_name_searches_every_service,
+    get_dependencies_counts_calls_between_services,
+    search_depth_keeps_the_most_recent_traces_first,
+    recency_is_the_latest_matching_span_start,
+    filters_hold_on_one_and_the_same_span,
+    tags_compare_as_strings_and_numbers,
+    special_tag_keys_read_span_fields,
+    memory_store_fixture_round_trips,
+    memory_store_fixture_search_finds_only_the_first_trace,
+    scan_spans_returns_the_window,
+]
+
+
+# -- small assertion helpers (usable inside ``eventually``) -----------------------------------------
+
+
+def _assert_equal(actual: T, expected: T) -> T:
+    assert actual == expected, f"{actual!r} != {expected!r}"
+    return actual
+
+
+def _nonempty(table: pa.Table) -> pa.Table:
+    assert table.num_rows > 0, "no spans (yet)"
+    return table
+
+
+def _rows(table: pa.Table, count: int) -> pa.Table:
+    assert table.num_rows == count, f"{table.num_rows} spans, expected {count}"
+    return table
+
+
+def names_of(cases: Iterable[Callable[..., Any]]) -> list[str]:
+    return [case.__name__ for case in cases]
