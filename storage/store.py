@@ -13,7 +13,7 @@ files it covered, which are deleted only after the whole flush committed.
 from __future__ import annotations
 
 import logging
-import re
+import os
 import secrets
 import threading
 import time
@@ -33,7 +33,9 @@ from storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^(?P<writer>[0-9a-f]+)-(?P<seq>\d{12})$")
+# Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
+# can kill -9 the process between the commits of one flush. Never set in production.
+_PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,8 @@ class SegmentStore:
         with self._lock:  # publish all segments and retire the flushed tail in one step for readers
             for p in pending:
                 p.commit()
+                if _PAUSE_AFTER_COMMIT_S:
+                    time.sleep(_PAUSE_AFTER_COMMIT_S)
             self.catalog.invalidate()
             self._flushing = []
 

@@ -1,0 +1,27 @@
+# The two commands a new user needs: `make run` and `make test`. Each builds .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-full clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## run the whole backend on an embedded store in ./data
+	$(BIN)/spanlake serve --data-dir data
+
+test: $(STAMP)  ## lint, type-check and run the whole default test suite
+	$(BIN)/ruff check .
+	$(BIN)/mypy collector storage query ui spanlake
+	$(BIN)/pytest -q -m "not slow"
+
+bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans
+	$(BIN)/python -m bench.run --spans $${BENCH_SPANS:-1000000}
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

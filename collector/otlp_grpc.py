@@ -1,0 +1,47 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+The request is taken as raw bytes and decoded here rather than by grpc, so a malformed message
+gets INVALID_ARGUMENT with a message saying what is wrong (grpc's own deserializer would answer
+INTERNAL), and oversized messages get grpc's RESOURCE_EXHAUSTED from the receive-size limit.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector.formats.errors import FormatError
+from collector.formats.otlp import decode_otlp_protobuf
+from storage.api import SpanWriter, StoreOverloaded
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+def export_handler(writer: SpanWriter) -> grpc.GenericRpcHandler:
+    def export(body: bytes, context: grpc.ServicerContext) -> bytes:
+        try:
+            result = decode_otlp_protobuf(body)
+            writer.write(result.spans)
+        except FormatError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StoreOverloaded as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        reply = ExportTraceServiceResponse()
+        if result.rejected:
+            reply.partial_success.rejected_spans = result.rejected
+            reply.partial_success.error_message = result.message
+        return reply.SerializeToString()
+
+    method = grpc.unary_unary_rpc_method_handler(export)  # no (de)serializers: raw bytes both ways
+    return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
+
+
+def grpc_server(max_request_bytes: int, workers: int = 8) -> grpc.Server:
+    """A grpc server with spanlake's message-size limits, to which receivers add their handlers."""
+    options = [
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ]
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)

@@ -1,0 +1,69 @@
+"""OTLP/HTTP receiver: ``POST /v1/traces`` with protobuf or JSON bodies (OTLP spec, "OTLP/HTTP").
+
+Responses follow the spec: success is an ``ExportTraceServiceResponse`` in the request's encoding
+(with ``partialSuccess`` when spans were rejected); a bad request is 400 with a ``google.rpc.Status``
+whose message says what is wrong; overload is 503 with ``Retry-After`` so exporters back off.
+"""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import FastAPI, Request, Response
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from collector.bodies import BadEncoding, BodyTooLarge, read_body
+from collector.formats.errors import FormatError
+from collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
+from collector.formats.result import ConvertResult
+from storage.api import SpanWriter, StoreOverloaded
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
+def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
+    app = FastAPI(title="spanlake OTLP/HTTP receiver", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/v1/traces")
+    async def export(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in (PROTOBUF, JSON):
+            return _error(JSON, 415, f"unsupported Content-Type {media!r}; use {PROTOBUF} or {JSON}")
+        try:
+            body = await read_body(request, max_request_bytes)
+            decode = decode_otlp_protobuf if media == PROTOBUF else decode_otlp_json
+            result: ConvertResult = await anyio.to_thread.run_sync(decode, body)
+            await anyio.to_thread.run_sync(writer.write, result.spans)
+        except BodyTooLarge as exc:
+            return _error(media, 413, str(exc))
+        except (FormatError, BadEncoding) as exc:
+            return _error(media, 400, str(exc))
+        except StoreOverloaded as exc:
+            return _error(media, 503, str(exc), {"Retry-After": "1"})
+        return _success(media, result)
+
+    return app
+
+
+def _success(media: str, result: ConvertResult) -> Response:
+    reply = ExportTraceServiceResponse()
+    if result.rejected:
+        reply.partial_success.rejected_spans = result.rejected
+        reply.partial_success.error_message = result.message
+    return _encode(media, 200, reply)
+
+
+def _error(media: str, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    # google.rpc.Code: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, 14 UNAVAILABLE
+    rpc_code = {400: 3, 413: 8, 415: 3, 503: 14}.get(code, 2)
+    return _encode(media, code, status_pb2.Status(code=rpc_code, message=message), headers)
+
+
+def _encode(media: str, code: int, message: object, headers: dict[str, str] | None = None) -> Response:
+    if media == PROTOBUF:
+        body = message.SerializeToString()  # type: ignore[attr-defined]
+    else:
+        body = json_format.MessageToJson(message, indent=None).encode()  # type: ignore[arg-type]
+    return Response(body, status_code=code, media_type=media, headers=headers)

@@ -1,0 +1,28 @@
+"""The query app on port 16686: every read API (Jaeger v1, api_v3, SPM) behind one FastAPI app.
+
+The composition root passes in the reader and whatever the routers need from other roles (the
+OTLP/JSON decoder for ``/api/transform``), plus extra routers such as the web UI's, so that this
+package imports neither ``collector`` nor ``ui``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+from fastapi import APIRouter, FastAPI
+
+from query import apiv3, jaeger_api, spm
+from storage.api import SpanReader
+
+
+def make_app(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table],
+             extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    app = FastAPI(title="spanlake query API", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.include_router(apiv3.router(reader))
+    app.include_router(jaeger_api.router(reader, decode_otlp_json))
+    app.include_router(spm.router(reader))
+    for extra in extra_routers:
+        app.include_router(extra)
+    return app

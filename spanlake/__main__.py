@@ -1,0 +1,5 @@
+import sys
+
+from spanlake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Settings for ``spanlake serve``: every option is a flag and a ``SPANLAKE_*`` environment variable.
+
+A flag beats the environment, which beats the default. A port of 0 turns that listener off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+ROLES = ("collector", "query")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    wal_dir: Path | None = None
+    host: str = "0.0.0.0"
+    roles: str = "collector,query"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    jaeger_grpc_port: int = 14250
+    jaeger_http_port: int = 14268
+    jaeger_compact_port: int = 6831
+    jaeger_binary_port: int = 6832
+    sampling_port: int = 5778
+    zipkin_port: int = 9411
+    query_port: int = 16686
+    flush_interval: float = 5.0
+    segment_max_spans: int = 500_000
+    max_buffered_spans: int = 2_000_000
+    max_request_bytes: int = 16 * 1024 * 1024
+    sampling_strategies: Path | None = None
+    sql_timeout: float = 30.0
+    sql_max_rows: int = 10_000
+    sql_memory_limit: str = "2GB"
+    sql_max_concurrent: int = 4
+    log_level: str = "info"
+
+    def has_role(self, role: str) -> bool:
+        return role in {r.strip() for r in self.roles.split(",")}
+
+
+_HELP = {
+    "data_dir": "store directory (segments under spans/, WAL under wal/)",
+    "wal_dir": "write-ahead log directory (default: DATA_DIR/wal)",
+    "host": "address every listener binds to",
+    "roles": "comma-separated roles to run in this process: collector, query",
+    "otlp_grpc_port": "OTLP gRPC TraceService/Export",
+    "otlp_http_port": "OTLP HTTP POST /v1/traces (protobuf and JSON)",
+    "jaeger_grpc_port": "Jaeger gRPC api_v2 CollectorService/PostSpans",
+    "jaeger_http_port": "Jaeger Thrift over HTTP POST /api/traces",
+    "jaeger_compact_port": "Jaeger agent UDP, Thrift compact emitBatch",
+    "jaeger_binary_port": "Jaeger agent UDP, Thrift binary emitBatch",
+    "sampling_port": "Jaeger remote sampling GET /sampling?service=",
+    "zipkin_port": "Zipkin POST /api/v2/spans and /api/v1/spans",
+    "query_port": "query APIs (Jaeger, SQL) and the web UI",
+    "flush_interval": "seconds between flushes of buffered spans into Parquet segments",
+    "segment_max_spans": "flush early once this many spans are buffered",
+    "max_buffered_spans": "refuse writes (HTTP 503 / RESOURCE_EXHAUSTED) above this many buffered spans",
+    "max_request_bytes": "largest accepted request body, after decompression (HTTP 413 / RESOURCE_EXHAUSTED)",
+    "sampling_strategies": "Jaeger sampling strategies file (default: probabilistic 0.001)",
+    "sql_timeout": "seconds before a SQL query is interrupted",
+    "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
+    "sql_memory_limit": "DuckDB memory limit for SQL queries",
+    "sql_max_concurrent": "SQL queries running at once at most",
+    "log_level": "debug, info, warning or error",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, defaulting to its ``SPANLAKE_*`` variable, then to the built-in value."""
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        env = "SPANLAKE_" + f.name.upper()
+        default = os.environ.get(env, f.default)
+        parser.add_argument(flag, dest=f.name, default=default, metavar=f.name.upper().split("_")[-1],
+                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    values = {}
+    for f in fields(Settings):
+        raw = getattr(args, f.name)
+        values[f.name] = _convert(f.name, raw, Settings.__dataclass_fields__[f.name].default)
+    settings = Settings(**values)
+    unknown = {r.strip() for r in settings.roles.split(",")} - set(ROLES)
+    if unknown:
+        raise SystemExit(f"spanlake: unknown role(s) {sorted(unknown)}; choose from {ROLES}")
+    return settings
+
+
+def _convert(name: str, raw: object, default: object) -> object:
+    if raw is None or raw == "":
+        return None if default is None else default
+    if isinstance(default, bool):
+        return str(raw).lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(str(raw))
+    if isinstance(default, float):
+        return float(str(raw))
+    if isinstance(default, Path) or name in ("wal_dir", "sampling_strategies"):
+        return Path(str(raw))
+    return str(raw)

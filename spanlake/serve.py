@@ -1,0 +1,111 @@
+"""``spanlake serve``: every role in one process on one store, shut down gracefully on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import grpc
+import uvicorn
+from fastapi import FastAPI
+
+from collector import otlp_grpc, otlp_http
+from collector.formats.otlp import decode_otlp_json
+from query import app as query_app
+from spanlake.config import Settings
+from storage.store import SegmentStore, StoreConfig
+from ui import app as ui_app
+
+log = logging.getLogger("spanlake")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to ``serve`` (several servers share one process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class Listeners:
+    http: list[tuple[FastAPI, int]] = field(default_factory=list)
+    grpc: list[grpc.Server] = field(default_factory=list)
+
+
+def open_store(settings: Settings) -> SegmentStore:
+    config = StoreConfig(flush_interval_s=settings.flush_interval,
+                         segment_max_spans=settings.segment_max_spans,
+                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir)
+    return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"))
+
+
+def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
+    if settings.otlp_grpc_port:
+        server = otlp_grpc.grpc_server(settings.max_request_bytes)
+        server.add_generic_rpc_handlers([otlp_grpc.export_handler(store)])
+        _bind(server, settings.host, settings.otlp_grpc_port)
+        out.grpc.append(server)
+    if settings.otlp_http_port:
+        out.http.append((otlp_http.make_app(store, settings.max_request_bytes), settings.otlp_http_port))
+
+
+def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
+    if settings.query_port:
+        app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
+                                 extra_routers=[ui_app.router()])
+        out.http.append((app, settings.query_port))
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    store = open_store(settings)
+    listeners = Listeners()
+    try:
+        if settings.has_role("collector"):
+            collector_listeners(settings, store, listeners)
+        if settings.has_role("query"):
+            query_listeners(settings, store, listeners)
+        return await _run(settings, listeners)
+    finally:
+        for server in listeners.grpc:
+            server.stop(grace=5).wait()
+        store.close()  # flushes the tail: a graceful stop leaves everything in segments
+        log.info("spanlake stopped")
+
+
+async def _run(settings: Settings, listeners: Listeners) -> int:
+    servers = [_Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
+                                      lifespan="off", access_log=False))
+               for app, port in listeners.http]
+    for server in listeners.grpc:
+        server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    waiter = asyncio.create_task(stop.wait())
+    while not stop.is_set() and not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    failed = any(t.done() for t in tasks)
+    if not failed:
+        log.info("spanlake ready: data in %s, roles %s", settings.data_dir, settings.roles)
+        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = not stop.is_set()
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    waiter.cancel()
+    return 1 if failed else 0
+
+
+def _bind(server: grpc.Server, host: str, port: int) -> None:
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise SystemExit(f"spanlake: cannot listen on {host}:{port}")
