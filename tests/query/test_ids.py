@@ -16,7 +16,7 @@ LOW_ONLY = bytes(8) + bytes.fromhex("52969a8955571a3f")
         ("83a9efd15c1c98a977e0711cc93ee28b", FULL),
         ("83A9EFD15C1C98A977E0711CC93EE28B", FULL),
         ("52969a8955571a3f", LOW_ONLY),
-        ("0000000000000000" "52969a8955571a3f", LOW_ONLY),
+        ("000000000000000052969a8955571a3f", LOW_ONLY),
         ("1", bytes(15) + b"\x01"),
         ("abc", bytes(14) + b"\x0a\xbc"),
         (base64.b64encode(FULL).decode(), FULL),

@@ -18,9 +18,19 @@ S = 1_000_000_000
 @pytest.mark.parametrize(
     ("text", "ns"),
     [
-        ("0", 0), ("1ns", 1), ("100us", 100_000), ("100µs", 100_000), ("100μs", 100_000),
-        ("10ms", 10_000_000), ("1.2s", 1_200_000_000), (".5s", S // 2), ("1m30s", 90 * S),
-        ("2h", 7200 * S), ("1h2m3.5s", 3723 * S + S // 2), ("-3us", -3000), ("+1s", S),
+        ("0", 0),
+        ("1ns", 1),
+        ("100us", 100_000),
+        ("100µs", 100_000),
+        ("100μs", 100_000),
+        ("10ms", 10_000_000),
+        ("1.2s", 1_200_000_000),
+        (".5s", S // 2),
+        ("1m30s", 90 * S),
+        ("2h", 7200 * S),
+        ("1h2m3.5s", 3723 * S + S // 2),
+        ("-3us", -3000),
+        ("+1s", S),
     ],
 )
 def test_go_durations(text, ns):
@@ -61,10 +71,10 @@ def test_epoch_hints_tell_microseconds_from_milliseconds():
 
 
 def test_int_and_bool_errors_use_jaeger_wording():
-    with pytest.raises(ParamError, match="unable to parse param 'limit': strconv.ParseInt: parsing \"x\""):
+    with pytest.raises(ParamError, match=r"unable to parse param 'limit': strconv\.ParseInt: parsing \"x\""):
         parse_int("limit", "x")
     assert parse_bool("raw", "t") and not parse_bool("raw", "FALSE")
-    with pytest.raises(ParamError, match="strconv.ParseBool"):
+    with pytest.raises(ParamError, match=r"strconv\.ParseBool"):
         parse_bool("raw", "yes")
 
 
