@@ -92,7 +92,8 @@ def _any_match(attributes: list[AttrRow], key: str, value: str) -> bool:
 
 
 def value_matches(attribute: AttrRow, text: str) -> bool:
-    """Whether an attribute's value reads as ``text``: its ``AsString`` form, or the same number."""
+    """Whether an attribute's value reads as ``text``: its ``AsString`` form, or the same number
+    (a double by value, so "72.50" and "1.0" match 72.5 and 1.0; an int by exact integer text)."""
     if attr_as_string(attribute) == text:
         return True
     kind = attribute["type"]
@@ -112,13 +113,9 @@ def _parse_float(text: str) -> float | None:
 
 
 def _parse_int(text: str) -> int | None:
-    """``text`` as an exact integer ("123", "+123", "123.0", "1e3"); never via a lossy float for
-    plain digits, so int64 values beyond 2**53 do not collide."""
+    """``text`` as an exact integer ("123", "+123", " 123"); never through a float, so int64 values
+    beyond 2**53 do not collide. "123.0" is not an int's text and does not match int 123."""
     try:
         return int(text)
     except ValueError:
-        pass
-    number = _parse_float(text)
-    if number is None or math.isinf(number) or not number.is_integer():
         return None
-    return int(number)

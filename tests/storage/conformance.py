@@ -374,7 +374,7 @@ def tags_compare_as_strings_and_numbers(store: Store) -> None:
     hit = {tid(0x81)}
     # Text as pdata AsString renders it, and numbers written another way ("72.50", "1.0").
     for key, text in [("count", "123"), ("ratio", "72.5"), ("flag", "true"), ("one", "1"),
-                      ("word", "sameplacevalue"), ("ratio", "72.50"), ("one", "1.0"), ("count", "123.0")]:
+                      ("word", "sameplacevalue"), ("ratio", "72.50"), ("one", "1.0")]:
         query = TraceQuery(service_name="typed-svc", attributes={key: text})
         eventually(lambda q=query: _assert_equal(set(store.find_trace_ids(q)), hit))
     for key, text in [("count", "124"), ("count", "123.5"), ("flag", "false"), ("flag", "1"),
