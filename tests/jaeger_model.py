@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from collector.formats.proto import collector_pb2, model_pb2
 from collector.formats.thrift import TType
 from collector.formats.thrift_write import TypedStruct, write_binary_struct
+from storage.attributes import any_value_from_json, attr_value
 
 THRIFT_TAG_TYPES = {"STRING": 0, "DOUBLE": 1, "BOOL": 2, "LONG": 3, "BINARY": 4}
 # v1-model (proto) names -> Thrift TagType; the numbering differs between the two IDLs.
@@ -231,4 +232,66 @@ def v1_trace_to_post_spans_requests(
                                       tags=_proto_kvs(process.get("tags"))),
             spans=[_proto_span(s) for s in spans])
         out.append(collector_pb2.PostSpansRequest(batch=batch))
+    return out
+
+
+# ---- comparing converted spans with the OTLP form of the same suite ---------------------------------
+
+_OTLP_ENUMS = {"SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
+               "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+
+
+def _otlp_attrs(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {a["key"]: any_value_from_json(a.get("value") or {}) for a in items or []}
+
+
+def _attrs(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {a["key"]: attr_value(a) for a in items}
+
+
+def _enum(value: Any) -> int:
+    return _OTLP_ENUMS.get(value, 0) if isinstance(value, str) else int(value or 0)
+
+
+def otlp_fixture_differences(rows: list[dict[str, Any]], otlp: dict[str, Any]) -> list[str]:
+    """What differs between converted span rows and an OTLP/JSON trace of the same spans (typed
+    attribute values, kind, status, parent, times, events, links, scope, resource). Span names are
+    compared only where the Jaeger-model span has one: the v1-model copy of the suite predates the
+    names upstream later gave to its unnamed spans."""
+    by_id = {r["span_id"].hex(): r for r in rows}
+    out: list[str] = []
+    count = 0
+    for rs in otlp["resourceSpans"]:
+        resource = _otlp_attrs(rs.get("resource", {}).get("attributes"))
+        for ss in rs["scopeSpans"]:
+            scope = ss.get("scope") or {}
+            for s in ss["spans"]:
+                count += 1
+                sid = s["spanId"].lower()
+                row = by_id.get(sid)
+                if row is None:
+                    out.append(f"span {sid}: missing")
+                    continue
+                facts = {
+                    "name": (row["name"] or s["name"], s["name"]),
+                    "kind": (row["kind"], _enum(s.get("kind"))),
+                    "parent": ((row["parent_span_id"] or b"").hex(), (s.get("parentSpanId") or "").lower()),
+                    "start": (row["start_time_unix_nano"], int(s["startTimeUnixNano"])),
+                    "end": (row["end_time_unix_nano"], int(s["endTimeUnixNano"])),
+                    "attributes": (_attrs(row["span_attributes"]), _otlp_attrs(s.get("attributes"))),
+                    "resource": (_attrs(row["resource_attributes"]), resource),
+                    "status": (row["status_code"], _enum((s.get("status") or {}).get("code", 0))),
+                    "scope": ((row["scope_name"], row["scope_version"]),
+                              (scope.get("name", ""), scope.get("version", ""))),
+                    "events": ([(e["name"], e["time_unix_nano"], _attrs(e["attributes"]))
+                                for e in row["events"]],
+                               [(e.get("name", ""), int(e["timeUnixNano"]), _otlp_attrs(e.get("attributes")))
+                                for e in s.get("events", [])]),
+                    "links": ([(lk["span_id"].hex(), _attrs(lk["attributes"])) for lk in row["links"]],
+                              [(lk["spanId"].lower(), _otlp_attrs(lk.get("attributes")))
+                               for lk in s.get("links", [])]),
+                }
+                out += [f"span {sid} {k}: {a!r} != {b!r}" for k, (a, b) in facts.items() if a != b]
+    if count != len(rows):
+        out.append(f"{len(rows)} spans converted, {count} in the OTLP fixture")
     return out

@@ -3,22 +3,31 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from collector.formats.errors import FormatError
 from collector.formats.jaeger_thrift import (
+    batch_to_spans,
     decode_agent_binary,
     decode_agent_compact,
     decode_thrift_binary_batch,
 )
-from collector.formats.thrift import MessageType, TType
+from collector.formats.thrift import MessageType, TType, read_binary_struct
 from collector.formats.thrift_write import write_binary_message, write_binary_struct, write_compact_message
 from storage.attributes import attr_value
 from storage.schema import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
-from tests.jaeger_model import _time_ns, thrift_batch, thrift_batch_bytes
-from tests.paths import FIXTURES
+from tests.jaeger_model import (
+    _time_ns,
+    otlp_fixture_differences,
+    thrift_batch,
+    thrift_batch_bytes,
+    v1_trace_to_thrift_batches,
+)
+from tests.paths import FIXTURES, JAEGER_SUITE
 
 FIXTURE_DIR = FIXTURES / "jaeger" / "thrift-jaeger-to-domain"
 # Jaeger model vType names -> our attribute types, as Jaeger's Thrift receiver maps them.
@@ -241,3 +250,16 @@ def test_span_missing_a_required_field_names_it() -> None:
     del typed[2][1][1][0][3]  # spans[0].spanId
     with pytest.raises(FormatError, match=r"batch.spans\[0\].spanId"):
         decode_thrift_binary_batch(write_binary_struct(typed))
+
+
+V1_TRACES = sorted((FIXTURES / "jaeger" / "storage-integration-v1-model" / "traces").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", V1_TRACES, ids=lambda p: p.stem)
+def test_v1_model_trace_converts_like_the_otlp_form_of_the_suite(path: Path) -> None:
+    # With binary tags kept as bytes (Jaeger v1's domain model), the Thrift path reproduces the
+    # OTLP form of Jaeger's suite exactly; the default (base64 text) differs only in those tags.
+    tables = [batch_to_spans(read_binary_struct(b), binary_as_base64=False)
+              for b in v1_trace_to_thrift_batches(path)]
+    otlp = json.loads((JAEGER_SUITE / "traces" / path.name).read_text())
+    assert otlp_fixture_differences(pa.concat_tables(tables).to_pylist(), otlp) == []
