@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from storage import compaction
 from storage.catalog import Catalog, Snapshot
 from storage.reader import Reader
 from storage.schema import SPAN_SCHEMA
@@ -100,6 +101,18 @@ class SegmentStore:
                 self._flushing, self._tail, self._tail_spans = [*self._flushing, *self._tail], [], 0
             self._write_segments(pa.concat_tables(self._flushing), closed)
             wal.delete_through(closed)
+
+    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None
+                ) -> compaction.CompactionResult:
+        """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
+        with self._flush_lock:
+            return compaction.compact(self.data_dir, self.catalog, max_output_spans,
+                                      settled_before_ns=settled_before_ns)
+
+    def drop_older_than(self, cutoff_ns: int) -> int:
+        """Retention: delete hour partitions that end before ``cutoff_ns``."""
+        with self._flush_lock:
+            return compaction.drop_older_than(self.data_dir, cutoff_ns, self.catalog)
 
     def close(self) -> None:
         """Flush what is buffered and stop; a graceful shutdown leaves an empty WAL."""
