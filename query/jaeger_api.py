@@ -56,7 +56,10 @@ def envelope(data: Any, total: int = 0, errors: list[Json] | None = None) -> Jso
 
 
 def json_response(body: Json, params: QueryParams, status: int = 200) -> Response:
-    pretty = params.get("prettyPrint", "") not in ("", "false", "0")
+    try:  # Jaeger ignores an unparsable prettyPrint
+        pretty = parse_bool("prettyPrint", params.get("prettyPrint") or "false")
+    except ParamError:
+        pretty = False
     text = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
     return Response(text, status_code=status, media_type="application/json")
 

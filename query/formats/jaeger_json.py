@@ -16,7 +16,6 @@ Pure: a ``SPAN_SCHEMA`` table in, JSON-ready dicts out. The mapping (collector-c
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +31,7 @@ Json = dict[str, Any]
 NO_SERVICE_NAME = "OTLPResourceNoServiceName"  # the translator's name for a resource without one
 WARNINGS_KEY = "@jaeger@warnings"  # where Jaeger keeps span warnings in OTLP (internal/jptrace/warning.go)
 _JS_MAX_SAFE_INTEGER = 2**53 - 1
+_STRING = int(ValueType.STRING)
 
 
 def spans_to_jaeger_traces(spans: pa.Table) -> list[Json]:
@@ -44,14 +44,13 @@ def spans_to_jaeger_traces(spans: pa.Table) -> list[Json]:
 
 def _trace(trace_id: bytes, rows: list[Json]) -> Json:
     processes: dict[str, Json] = {}
-    process_ids: dict[str, str] = {}  # canonical process JSON -> pN: identical processes share an ID
+    process_ids: dict[Any, str] = {}  # resource -> pN: identical processes share an ID
     spans = []
     for row in rows:
-        process = _process(row)
-        key = json.dumps(process, sort_keys=True)
+        key = (row["service_name"], tuple(tuple(a.values()) for a in row["resource_attributes"]))
         if key not in process_ids:
             process_ids[key] = f"p{len(process_ids) + 1}"
-            processes[process_ids[key]] = process
+            processes[process_ids[key]] = _process(row)
         spans.append(_span(row, process_ids[key]))
     return {"traceID": format_trace_id(trace_id), "spans": spans, "processes": processes, "warnings": None}
 
@@ -156,6 +155,8 @@ def _string_kv(key: str, value: str) -> Json:
 def kv(a: AttrRow) -> Json:
     """One attribute as a Jaeger UI key/value with its Jaeger type."""
     t = a["type"]
+    if t == _STRING:  # the common case first, without the enum comparisons below
+        return {"key": a["key"], "type": "string", "value": a["str"]}
     if t == ValueType.BOOL:
         return {"key": a["key"], "type": "bool", "value": bool(a["bool"])}
     if t == ValueType.INT:

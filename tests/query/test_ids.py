@@ -45,3 +45,9 @@ def test_ids_print_short_when_high_half_is_zero():
     assert format_trace_id(FULL) == "83a9efd15c1c98a977e0711cc93ee28b"
     assert format_trace_id(bytes(16)) == "0000000000000000"
     assert format_span_id(bytes(7) + b"\x02") == "0000000000000002"
+
+
+def test_text_that_is_valid_hex_is_read_as_hex_not_base64():
+    # "AAAAAAAAABE" is also unpadded base64 of 8 bytes; hex is Jaeger's canonical form, so it wins.
+    assert parse_trace_id("AAAAAAAAABE") == bytes.fromhex("aaaaaaaaabe".rjust(32, "0"))
+    assert parse_trace_id("AAAAAAAAABE=") == bytes(15) + b"\x11"
