@@ -29,22 +29,22 @@ TAG_STRING, TAG_DOUBLE, TAG_BOOL, TAG_LONG, TAG_BINARY = 0, 1, 2, 3, 4
 _MASK64 = (1 << 64) - 1
 
 
-def decode_thrift_binary_batch(data: bytes) -> pa.Table:
+def decode_thrift_binary_batch(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TBinaryProtocol ``jaeger.Batch`` (the body Jaeger clients POST to ``/api/traces``)."""
-    return batch_to_spans(read_binary_struct(data))
+    return batch_to_spans(read_binary_struct(data), binary_as_base64=binary_as_base64)
 
 
-def decode_agent_compact(data: bytes) -> pa.Table:
+def decode_agent_compact(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TCompactProtocol ``Agent.emitBatch`` message (what clients send to UDP 6831)."""
-    return _emit_batch(read_compact_message(data))
+    return _emit_batch(read_compact_message(data), binary_as_base64)
 
 
-def decode_agent_binary(data: bytes) -> pa.Table:
+def decode_agent_binary(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TBinaryProtocol ``Agent.emitBatch`` message (what clients send to UDP 6832)."""
-    return _emit_batch(read_binary_message(data))
+    return _emit_batch(read_binary_message(data), binary_as_base64)
 
 
-def _emit_batch(message: Message) -> pa.Table:
+def _emit_batch(message: Message, binary_as_base64: bool) -> pa.Table:
     if message.name != "emitBatch":
         raise FormatError(f"unsupported agent method {message.name!r} (only emitBatch is accepted)")
     if message.type not in (MessageType.ONEWAY, MessageType.CALL):
@@ -52,7 +52,7 @@ def _emit_batch(message: Message) -> pa.Table:
     batch = message.args.get(1)
     if not isinstance(batch, dict):
         raise FormatError("emitBatch: argument 1 (batch) is missing or not a struct")
-    return batch_to_spans(batch)
+    return batch_to_spans(batch, binary_as_base64=binary_as_base64)
 
 
 def batch_to_spans(batch: dict[int, Any], *, binary_as_base64: bool = True) -> pa.Table:

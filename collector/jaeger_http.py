@@ -1,0 +1,65 @@
+"""Jaeger collector HTTP (port 14268): ``POST /api/traces`` with a Thrift binary ``jaeger.Batch``.
+
+As Jaeger's own handler: ``application/x-thrift`` or ``application/vnd.apache.thrift.binary``, 202 on
+success, 400 ``Unsupported content type: ...`` for other types and 400 ``Unable to process request
+body: ...`` (with what is wrong) for a body that does not decode. Also 413 for bodies over the cap
+(checked again after gzip/deflate decompression), 503 with ``Retry-After`` when the store is overloaded,
+and Jaeger v1's ``GET /api/sampling?service=`` on the same port. Nothing is written unless the whole
+body decodes.
+"""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from collector.bodies import BadEncoding, BodyTooLarge, read_body
+from collector.formats.errors import FormatError
+from collector.formats.jaeger_thrift import decode_thrift_binary_batch
+from collector.sampling import SamplingStrategies, sampling_response
+from storage.api import SpanWriter, StoreOverloaded
+
+THRIFT_CONTENT_TYPES = ("application/x-thrift", "application/vnd.apache.thrift.binary")
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def make_app(
+    writer: SpanWriter,
+    sampling: SamplingStrategies,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    binary_as_base64: bool = True,
+) -> FastAPI:
+    """The port-14268 app. ``binary_as_base64``: see ``jaeger_thrift.batch_to_spans``."""
+    app = FastAPI(title="spanlake Jaeger collector HTTP", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/api/traces")
+    async def post_traces(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in THRIFT_CONTENT_TYPES:
+            return PlainTextResponse(f"Unsupported content type: {media or '(none)'}", status_code=400)
+        try:
+            body = await read_body(request, max_body_bytes)
+            # Decoding is CPU work and write() blocks until durable: both off the event loop.
+            await anyio.to_thread.run_sync(_decode_and_write, writer, body, binary_as_base64)
+        except BodyTooLarge as exc:
+            return PlainTextResponse(str(exc), status_code=413)
+        except (FormatError, BadEncoding) as exc:
+            return PlainTextResponse(f"Unable to process request body: {exc}", status_code=400)
+        except StoreOverloaded:
+            return PlainTextResponse("store overloaded, retry later", status_code=503,
+                                     headers={"Retry-After": "1"})
+        return Response(status_code=202)
+
+    @app.get("/api/sampling")
+    def get_sampling(request: Request) -> Response:
+        return sampling_response(sampling, request)
+
+    return app
+
+
+def _decode_and_write(writer: SpanWriter, body: bytes, binary_as_base64: bool) -> None:
+    spans = decode_thrift_binary_batch(body, binary_as_base64=binary_as_base64)
+    if spans.num_rows:
+        writer.write(spans)
