@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import anyio.to_thread
 import pyarrow as pa
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from collector.formats.errors import FormatError
@@ -54,14 +54,22 @@ class _Reject(Exception):
 def make_app(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The port-9411 ingest app writing every accepted batch to ``writer``."""
     app = FastAPI(title="spanlake Zipkin ingest", openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(make_router(writer, max_body_bytes))
+    return app
+
+
+def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
+    """The two ingest routes alone, for an app that also serves the Zipkin query API on 9411."""
+    router = APIRouter()
 
     async def ingest(request: Request, decoders: dict[str, Decoder]) -> Response:
         try:
             decode = _decoder(request, decoders)
-            body = _decompress(request.headers.get("content-encoding", ""),
-                               await _read_capped(request, max_body_bytes), max_body_bytes)
-            # Decoding is CPU work and write() blocks until durable: neither may run on the loop.
-            await anyio.to_thread.run_sync(_decode_and_write, writer, decode, body)
+            encoding = request.headers.get("content-encoding", "")
+            body = await _read_capped(request, max_body_bytes)
+            # Inflating and decoding are CPU work and write() blocks until the spans are durable:
+            # none of it may run on the event loop.
+            await anyio.to_thread.run_sync(_ingest, writer, decode, encoding, body, max_body_bytes)
         except _Reject as exc:
             return PlainTextResponse(exc.message, status_code=exc.status)
         except FormatError as exc:
@@ -71,19 +79,19 @@ def make_app(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
                                      headers={"Retry-After": "1"})
         return Response(status_code=202)
 
-    @app.post("/api/v2/spans")
+    @router.post("/api/v2/spans")
     async def post_v2(request: Request) -> Response:
         return await ingest(request, _V2_DECODERS)
 
-    @app.post("/api/v1/spans")
+    @router.post("/api/v1/spans")
     async def post_v1(request: Request) -> Response:
         return await ingest(request, _V1_DECODERS)
 
-    return app
+    return router
 
 
-def _decode_and_write(writer: SpanWriter, decode: Decoder, body: bytes) -> None:
-    table = decode(body)
+def _ingest(writer: SpanWriter, decode: Decoder, encoding: str, body: bytes, limit: int) -> None:
+    table = decode(_decompress(encoding, body, limit))
     if table.num_rows:  # an empty list is a valid report with nothing to store
         writer.write(table)
 
