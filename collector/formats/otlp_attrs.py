@@ -1,0 +1,213 @@
+"""Decode many serialized OTLP ``KeyValue`` messages at once, with numpy instead of a Python loop.
+
+Nearly every attribute on the wire has one shape: ``0a <key len> <key> 12 <value len> <AnyValue>``,
+the AnyValue holding one string, int, double or bool, with lengths under 128 (one-byte varints). Those
+records are recognised and sliced with array arithmetic over the concatenated records; any other record
+(arrays, kvlists, bytes, long strings, fields out of order, unknown fields) goes through upb's own
+parser. Both paths give the same result; the fast one is over 10x cheaper per attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.common.v1 import common_pb2
+
+from collector.formats.anyvalue import pb_typed
+from collector.formats.attr_columns import STR_TYPES, TypedAttrs, attribute_struct, list_column
+from collector.formats.errors import FormatError
+from storage.schema import ATTRIBUTES, ValueType
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+
+# Tags (field number << 3 | wire type) of KeyValue and AnyValue fields.
+_KEY, _VALUE = 0x0A, 0x12
+_STRING, _BOOL, _INT, _DOUBLE = 0x0A, 0x10, 0x18, 0x21
+# Reads past a record's end stay inside this zero padding (a one-byte length reaches at most 255 on).
+_PAD = 512
+_SHIFTS = (7 * np.arange(10)).astype(np.uint64)
+_EMPTY = TypedAttrs()
+
+
+class RawAttrs:
+    """Attributes as serialized KeyValue messages; ``add_row`` takes one row's repeated field."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = [0]
+        self.records: list[bytes] = []
+
+    def add_row(self, records: Any) -> None:
+        self.records.extend(records)
+        self.offsets.append(len(self.records))
+
+    def column(self) -> pa.Array:
+        return list_column(self.offsets, decode_key_values(self.records), ATTRIBUTES)
+
+
+class _Pieces:
+    """Byte strings located in one buffer, turned into Arrow arrays by a single ``take``.
+
+    The record region of the buffer is cut into consecutive pieces (4 per record: header, key, value
+    header, string value), which makes a zero-copy Arrow array over it; text decoded by the slow path
+    is appended after the records, one piece each. A member column is then ``take`` of one piece per
+    attribute (null where the member is unset), so the bytes are copied once, in C++.
+    """
+
+    def __init__(self, joined: bytes, bounds: I64) -> None:
+        self.chunks = [joined]
+        self.bounds = [bounds]
+        self.size = len(joined)
+        self.count = len(bounds) - 1
+
+    def add(self, data: bytes) -> int:
+        """Append one piece; returns its index."""
+        self.chunks.append(data)
+        self.size += len(data)
+        self.bounds.append(np.array([self.size], np.int64))
+        self.count += 1
+        return self.count - 1
+
+    def arrays(self, index: list[I64], valid: list[Mask], types: list[pa.DataType]
+               ) -> list[pa.Array]:
+        offsets = pa.py_buffer(np.concatenate(self.bounds).astype(np.int32))  # protobuf: < 2 GiB
+        data = pa.py_buffer(b"".join(self.chunks))
+        out = []
+        for idx, mask, arrow_type in zip(index, valid, types, strict=True):
+            pieces = pa.Array.from_buffers(arrow_type, self.count, [None, offsets, data])
+            out.append(pieces.take(pa.array(idx, pa.int32(), mask=~mask)))
+        return out
+
+
+def decode_key_values(records: list[bytes]) -> pa.StructArray:
+    """The ATTRIBUTE struct array of serialized KeyValue messages, in order.
+
+    Raises ``FormatError`` for a record that is not a valid KeyValue or holds invalid UTF-8.
+    """
+    n = len(records)
+    if n == 0:
+        return _EMPTY.struct()
+    lengths = np.fromiter(map(len, records), np.int64, n)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    joined = b"".join(records)
+    buf = np.frombuffer(joined + bytes(_PAD), np.uint8)
+
+    # The common layout, checked field by field; rows failing any check go to ``_slow``.
+    klen = buf[starts + 1].astype(np.int64)
+    ok = (lengths >= 2) & (buf[starts] == _KEY) & (klen < 128)
+    p = np.minimum(starts + 2 + klen, len(buf) - 4)  # the value's tag, if any
+    no_value = ok & (p == ends)
+    vlen = buf[p + 1].astype(np.int64)
+    has_value = ok & ~no_value & (buf[p] == _VALUE) & (vlen < 128) & (p + 2 + vlen == ends)
+    q = p + 2  # the AnyValue's first tag
+    tag, arg = buf[q], buf[q + 1].astype(np.int64)
+    empty = no_value | (has_value & (vlen == 0))
+    is_str = has_value & (tag == _STRING) & (arg < 128) & (arg + 2 == vlen)
+    is_bool = has_value & (tag == _BOOL) & (vlen == 2) & (arg <= 1)
+    is_double = has_value & (tag == _DOUBLE) & (vlen == 9)
+    is_int = has_value & (tag == _INT) & (vlen >= 2) & (vlen <= 11)
+    ints, int_ok = _varints(buf, q + 1, vlen - 1, is_int)
+    is_int &= int_ok
+
+    types = np.zeros(n, np.int8)
+    types[is_str], types[is_bool] = ValueType.STRING, ValueType.BOOL
+    types[is_int], types[is_double] = ValueType.INT, ValueType.DOUBLE
+    fast = empty | is_str | is_bool | is_int | is_double
+    # Piece boundaries per record: header | key | value header | string value (empty if none).
+    bounds = np.empty(4 * n + 1, np.int64)
+    bounds[0:-1:4] = starts
+    bounds[1:-1:4] = np.where(fast, starts + 2, starts)
+    bounds[2:-1:4] = np.where(fast, starts + 2 + klen, starts)
+    bounds[3:-1:4] = np.where(is_str, q + 2, np.where(fast, ends, starts))
+    bounds[-1] = len(joined)
+    pieces = _Pieces(joined, bounds)
+    key_index = 4 * np.arange(n, dtype=np.int64) + 1
+    str_index = key_index + 2
+    blob_index = np.zeros(n, np.int64)
+    doubles = _doubles(buf, q + 1, is_double)
+    bools = arg == 1
+
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        _slow(records, slow, pieces, types, (key_index, str_index, blob_index), ints, doubles, bools)
+    keys, strs, blobs = pieces.arrays(
+        [key_index, str_index, blob_index],
+        [np.ones(n, np.bool_), np.isin(types, STR_TYPES), types == ValueType.BYTES],
+        [pa.string(), pa.string(), pa.binary()],
+    )
+    return attribute_struct(
+        _utf8(keys, "key"),
+        types,
+        _utf8(strs, "string value"),
+        pa.array(ints, pa.int64(), mask=types != ValueType.INT),
+        pa.array(doubles, pa.float64(), mask=types != ValueType.DOUBLE),
+        pa.array(bools, pa.bool_(), mask=types != ValueType.BOOL),
+        blobs,
+    )
+
+
+def _varints(buf: U8, start: I64, size: I64, mask: Mask) -> tuple[I64, Mask]:
+    """The int64 varints of ``size`` bytes at ``start`` (rows in ``mask``), and which were well formed."""
+    out = np.zeros(len(start), np.int64)
+    good = np.zeros(len(start), np.bool_)
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return out, good
+    pos = np.arange(10)
+    raw = buf[start[rows, None] + pos]
+    inside = pos < size[rows, None]
+    # Every byte but the last has the continuation bit; the last does not.
+    cont = (raw & 0x80) != 0
+    good[rows] = np.all(~inside | (cont == (pos < size[rows, None] - 1)), axis=1)
+    parts = np.where(inside, (raw & 0x7F).astype(np.uint64) << _SHIFTS, np.uint64(0))
+    out[rows] = np.bitwise_or.reduce(parts, axis=1).view(np.int64)
+    return out, good
+
+
+def _doubles(buf: U8, start: I64, mask: Mask) -> npt.NDArray[np.float64]:
+    out = np.zeros(len(start), np.float64)
+    rows = np.flatnonzero(mask)
+    if len(rows):
+        raw = buf[start[rows, None] + np.arange(8)]
+        out[rows] = np.ascontiguousarray(raw).view("<f8").ravel()
+    return out
+
+
+def _slow(records: list[bytes], rows: npt.NDArray[np.intp], pieces: _Pieces,
+          types: npt.NDArray[np.int8], index: tuple[I64, I64, I64], ints: I64,
+          doubles: npt.NDArray[np.float64], bools: Mask) -> None:
+    """Decode the uncommon records with upb; their key and text become new pieces."""
+    key_index, str_index, blob_index = index
+    for row in rows.tolist():
+        try:
+            kv = common_pb2.KeyValue.FromString(records[row])
+        except DecodeError as exc:
+            raise FormatError(f"attribute {row}: not a valid KeyValue message ({exc})") from None
+        value_type, value = pb_typed(kv.value)
+        types[row] = value_type
+        key_index[row] = pieces.add(kv.key.encode())
+        if value_type in STR_TYPES:
+            str_index[row] = pieces.add(value.encode())
+        elif value_type == ValueType.BYTES:
+            blob_index[row] = pieces.add(value)
+        elif value_type == ValueType.INT:
+            ints[row] = value
+        elif value_type == ValueType.DOUBLE:
+            doubles[row] = value
+        elif value_type == ValueType.BOOL:
+            bools[row] = value
+
+
+def _utf8(arr: pa.Array, what: str) -> pa.Array:
+    """Protobuf strings must be UTF-8; the fast path copied bytes unchecked, so check them here."""
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        raise FormatError(f"an attribute {what} is not valid UTF-8") from None
+    return arr

@@ -1,0 +1,245 @@
+"""OTLP/JSON trace requests -> span table (OTLP spec, "JSON Protobuf Encoding").
+
+Differences from protobuf's own JSON mapping, as the OTLP spec requires: trace and span IDs are hex
+(accepted in any case; the official example sends upper case), not base64. As protobuf's parser does,
+both lowerCamelCase and original field names are accepted, enums as numbers or names, 64-bit integers
+as numbers or strings, and unknown fields are ignored. Shape errors name the field path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
+from collector.formats.attr_columns import TypedAttrs
+from collector.formats.errors import FormatError
+from collector.formats.result import ConvertResult
+from collector.formats.span_columns import ZERO_SPAN_ID, ZERO_TRACE_ID, SpanColumns
+from storage.schema import ValueType
+
+Path = Callable[[], str]
+
+UINT32_MAX = 2**32 - 1
+SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
+              "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+BAD_TRACE_ID = "an invalid trace ID (must be 16 bytes, not all zero)"
+BAD_SPAN_ID = "an invalid span ID (must be 8 bytes, not all zero)"
+
+
+def decode_otlp_json(body: bytes | str) -> ConvertResult:
+    """An OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``: same shape)."""
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise FormatError(f"expected a JSON object with resourceSpans, got {json_kind(obj)}")
+    cols: SpanColumns[TypedAttrs] = SpanColumns(TypedAttrs(), TypedAttrs(), TypedAttrs())
+    for i, resource_spans in enumerate(_list(obj, "resourceSpans", "resource_spans", "")):
+        _add_resource_spans(cols, _object(resource_spans, f"resourceSpans[{i}]"), f"resourceSpans[{i}]")
+    return ConvertResult(cols.table(), sum(cols.rejected.values()), cols.message())
+
+
+def _add_resource_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: str) -> None:
+    resource = _object(_get(obj, "resource", "resource") or {}, f"{path}.resource")
+    attrs = cols.resources.attrs
+    service = _add_attrs(attrs, _get(resource, "attributes", "attributes"),
+                         lambda: f"{path}.resource.attributes")
+    dropped = _uint(resource, "droppedAttributesCount", "dropped_attributes_count",
+                    f"{path}.resource")
+    index = cols.resources.add(dropped, _str(obj, "schemaUrl", "schema_url", path), service)
+    for j, scope_spans in enumerate(_list(obj, "scopeSpans", "scope_spans", path)):
+        where = f"{path}.scopeSpans[{j}]"
+        _add_scope_spans(cols, _object(scope_spans, where), where, index)
+
+
+def _add_scope_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: str, resource: int) -> None:
+    scope = _object(_get(obj, "scope", "scope") or {}, f"{path}.scope")
+    _add_attrs(cols.scopes.attrs, _get(scope, "attributes", "attributes"),
+               lambda: f"{path}.scope.attributes")
+    index = cols.scopes.add(
+        _str(scope, "name", "name", f"{path}.scope"),
+        _str(scope, "version", "version", f"{path}.scope"),
+        _uint(scope, "droppedAttributesCount", "dropped_attributes_count", f"{path}.scope"),
+        _str(obj, "schemaUrl", "schema_url", path),
+    )
+    kept = len(cols.name)
+    for k, span in enumerate(_list(obj, "spans", "spans", path)):
+        _add_span(cols, _object(span, f"{path}.spans[{k}]"), f"{path}.spans[{k}]")
+    cols.runs.append((resource, index, len(cols.name) - kept))
+
+
+def _add_span(cols: SpanColumns[TypedAttrs], span: dict[str, Any], path: str) -> None:
+    trace_id = _hex(_get(span, "traceId", "trace_id"), 16, f"{path}.traceId")
+    span_id = _hex(_get(span, "spanId", "span_id"), 8, f"{path}.spanId")
+    parent = _hex(_get(span, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId")
+    if len(trace_id) != 16 or trace_id == ZERO_TRACE_ID:
+        cols.rejected[BAD_TRACE_ID] += 1
+        return
+    if len(span_id) != 8 or span_id == ZERO_SPAN_ID:
+        cols.rejected[BAD_SPAN_ID] += 1
+        return
+    start = _nanos(_get(span, "startTimeUnixNano", "start_time_unix_nano"), path, "startTimeUnixNano")
+    end = _nanos(_get(span, "endTimeUnixNano", "end_time_unix_nano"), path, "endTimeUnixNano")
+    status = _object(_get(span, "status", "status") or {}, f"{path}.status")
+    cols.trace_id.append(trace_id)
+    cols.span_id.append(span_id)
+    cols.parent_span_id.append(parent if parent and parent != ZERO_SPAN_ID else None)
+    cols.trace_state.append(_str(span, "traceState", "trace_state", path))
+    cols.flags.append(_uint(span, "flags", "flags", path))
+    cols.name.append(_str(span, "name", "name", path))
+    cols.kind.append(_enum(_get(span, "kind", "kind"), SPAN_KINDS, f"{path}.kind"))
+    cols.start.append(start)
+    cols.end.append(end)
+    cols.status_code.append(_enum(_get(status, "code", "code"), STATUS_CODES, f"{path}.status.code"))
+    cols.status_message.append(_str(status, "message", "message", f"{path}.status"))
+    _add_attrs(cols.span_attrs, _get(span, "attributes", "attributes"),
+               lambda: f"{path}.attributes")
+    cols.dropped_attributes.append(_uint(span, "droppedAttributesCount", "dropped_attributes_count",
+                                         path))
+    cols.dropped_events.append(_uint(span, "droppedEventsCount", "dropped_events_count", path))
+    cols.dropped_links.append(_uint(span, "droppedLinksCount", "dropped_links_count", path))
+    _add_events(cols, _list(span, "events", "events", path), path)
+    _add_links(cols, _list(span, "links", "links", path), path)
+
+
+def _add_events(cols: SpanColumns[TypedAttrs], events: list[Any], path: str) -> None:
+    values, attrs = cols.events.values, cols.events.attrs
+    for e, raw in enumerate(events):
+        where = f"{path}.events[{e}]"
+        event = _object(raw, where)
+        values["time_unix_nano"].append(
+            _nanos(_get(event, "timeUnixNano", "time_unix_nano"), where, "timeUnixNano"))
+        values["name"].append(_str(event, "name", "name", where))
+        values["dropped_attributes_count"].append(
+            _uint(event, "droppedAttributesCount", "dropped_attributes_count", where))
+        _add_attrs(attrs, _get(event, "attributes", "attributes"),
+                   lambda: f"{where}.attributes")  # noqa: B023 (called before the loop moves on)
+    cols.events.offsets.append(len(values["name"]))
+
+
+def _add_links(cols: SpanColumns[TypedAttrs], links: list[Any], path: str) -> None:
+    values, attrs = cols.links.values, cols.links.attrs
+    for n, raw in enumerate(links):
+        where = f"{path}.links[{n}]"
+        link = _object(raw, where)
+        # An empty link ID reads as the all-zero ID, as in the collector's pdata.
+        values["trace_id"].append(
+            _hex(_get(link, "traceId", "trace_id"), 16, f"{where}.traceId") or ZERO_TRACE_ID)
+        values["span_id"].append(
+            _hex(_get(link, "spanId", "span_id"), 8, f"{where}.spanId") or ZERO_SPAN_ID)
+        values["trace_state"].append(_str(link, "traceState", "trace_state", where))
+        values["dropped_attributes_count"].append(
+            _uint(link, "droppedAttributesCount", "dropped_attributes_count", where))
+        values["flags"].append(_uint(link, "flags", "flags", where))
+        _add_attrs(attrs, _get(link, "attributes", "attributes"),
+                   lambda: f"{where}.attributes")  # noqa: B023
+    cols.links.offsets.append(len(values["flags"]))
+
+
+def _add_attrs(attrs: TypedAttrs, raw: Any, path: Path) -> str:
+    """Add one row of attributes; returns the first string ``service.name`` value, or ""."""
+    service = None
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise FormatError(f"{path()}: expected an array, got {json_kind(raw)}")
+        keys, types, strs = attrs.keys.append, attrs.types.append, attrs.strs.append
+        for a, kv in enumerate(raw):
+            if type(kv) is not dict:
+                raise FormatError(f"{path()}[{a}]: expected a KeyValue object, got {json_kind(kv)}")
+            key = kv.get("key", "")
+            if type(key) is not str:
+                raise FormatError(f"{path()}[{a}].key: expected a string, got {json_kind(key)}")
+            value = kv.get("value")
+            text = value.get("stringValue") if type(value) is dict else None
+            if type(text) is str:  # the common case, without the general parser
+                keys(key)
+                types(ValueType.STRING)
+                strs(text)
+            else:
+                value_type, typed = json_typed({} if value is None else value,
+                                               f"{path()}[{a}].value")
+                attrs.add(key, value_type, typed)
+                text = typed if value_type == ValueType.STRING else None
+            if service is None and text is not None and key == "service.name":
+                service = text
+    attrs.end_row()
+    return service or ""
+
+
+# ---- field access ---------------------------------------------------------------------------------
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    """A field by its JSON name or its proto name; a JSON null is the same as absent."""
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _object(raw: Any, path: str) -> dict[str, Any]:
+    if type(raw) is not dict:
+        raise FormatError(f"{path}: expected an object, got {json_kind(raw)}")
+    return raw
+
+
+def _list(obj: dict[str, Any], camel: str, snake: str, path: str) -> list[Any]:
+    raw = _get(obj, camel, snake)
+    if raw is None:
+        return []
+    if type(raw) is not list:
+        where = f"{path}.{camel}" if path else camel
+        raise FormatError(f"{where}: expected an array, got {json_kind(raw)}")
+    return raw
+
+
+def _str(obj: dict[str, Any], camel: str, snake: str, path: str) -> str:
+    raw = _get(obj, camel, snake)
+    if raw is None:
+        return ""
+    if type(raw) is not str:
+        raise FormatError(f"{path}.{camel}: expected a string, got {json_kind(raw)}")
+    return raw
+
+
+def _uint(obj: dict[str, Any], camel: str, snake: str, path: str) -> int:
+    """A uint32 / fixed32 field."""
+    raw = _get(obj, camel, snake)
+    if raw is None:
+        return 0
+    if type(raw) is int and 0 <= raw <= UINT32_MAX:
+        return raw
+    return json_int64(raw, f"{path}.{camel}", 0, UINT32_MAX)
+
+
+def _nanos(raw: Any, path: str, name: str) -> int:
+    """A fixed64 nanosecond timestamp (the column is int64: up to the year 2262)."""
+    if type(raw) is str and raw.isdigit() and len(raw) < 19:  # fast path: always in range
+        return int(raw)
+    if raw is None:
+        return 0
+    return json_int64(raw, f"{path}.{name}", 0, INT64_MAX)
+
+
+def _enum(raw: Any, names: dict[str, int], path: str) -> int:
+    if raw is None:
+        return 0
+    if type(raw) is int:
+        return raw
+    if type(raw) is str and raw in names:
+        return names[raw]
+    raise FormatError(f"{path}: expected one of {', '.join(names)} or a number, got {raw!r:.40}")
+
+
+def _hex(raw: Any, size: int, path: str) -> bytes:
+    """A hex ID of ``size`` bytes, any letter case; "" or absent gives b"" (left to the ID checks)."""
+    if raw is None or raw == "":
+        return b""
+    if type(raw) is str and len(raw) == 2 * size:
+        try:
+            return bytes.fromhex(raw)  # 2*size characters and size bytes: no whitespace slipped in
+        except ValueError:
+            pass
+    raise FormatError(f"{path}: not {2 * size} hex characters: {raw!r:.40}")
