@@ -398,3 +398,33 @@ def test_storage_failure_is_500_in_the_envelope():
 
     response = client_for(Broken()).get("/api/services")
     assert response.status_code == 500 and "disk on fire" in response.json()["errors"][0]["msg"]
+
+
+def _big_trace_store(spans, duplicate_every=0):
+    rows = []
+    for n in range(spans):
+        span_id = n - 1 if duplicate_every and n % duplicate_every == 0 and n else n
+        rows.append(
+            {
+                "trace_id": bytes(15) + b"\x99",
+                "span_id": span_id.to_bytes(8, "big"),
+                "name": f"op{n % 7}",
+                "start_time_unix_nano": 10**18 + n * 1000,
+                "end_time_unix_nano": 10**18 + n * 1000 + 500,
+                "resource_attributes": attrs({"service.name": f"svc{n % 3}"}),
+            }
+        )
+    store = MemoryStore()
+    store.write(spans_table(rows))
+    return store
+
+
+def test_trace_with_duplicate_span_ids_keeps_every_span():
+    [trace] = _ok(client_for(_big_trace_store(200, duplicate_every=20)).get("/api/traces/99"))["data"]
+    assert len(trace["spans"]) == 200
+    assert len({s["spanID"] for s in trace["spans"]}) == 191  # 9 reused IDs
+
+
+def test_10008_span_trace_comes_back_whole():
+    [trace] = _ok(client_for(_big_trace_store(10_008)).get("/api/traces/99"))["data"]
+    assert len(trace["spans"]) == 10_008 and sorted(trace["processes"]) == ["p1", "p2", "p3"]
