@@ -18,6 +18,7 @@ the OpenTelemetry collector's zipkinreceiver does (which Jaeger v2 uses for port
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -177,10 +178,18 @@ def ip_text(raw: bytes | str | int | None, what: str) -> str | None:
     """An IP address as text (IPv6 compressed), from its 4/16 network-order bytes, text or integer."""
     if raw is None or raw in (b"", ""):
         return None
+    text = _ip_text(raw)
+    if text is None:
+        raise FormatError(f"{what}: not an IP address: {raw!r}")
+    return text
+
+
+@functools.lru_cache(maxsize=4096)  # a batch repeats a few hosts thousands of times; parsing is slow
+def _ip_text(raw: bytes | str | int) -> str | None:
     try:
         return ipaddress.ip_address(raw).compressed
     except ValueError:
-        raise FormatError(f"{what}: not an IP address: {raw!r}") from None
+        return None
 
 
 def require_kind(kind: Any, what: str) -> str | None:
