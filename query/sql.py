@@ -1,0 +1,129 @@
+"""``/api/sql``: one read-only SQL query over the spans, answered as JSON, CSV, Arrow or Parquet.
+
+``POST /api/sql`` takes ``{"query": "...", "max_rows": n, "format": "..."}`` (or the query as a
+text/plain body); ``GET /api/sql?q=...&max_rows=n&format=...`` does the same. The format comes
+from ``format`` if given, else from the ``Accept`` header, else JSON.
+
+Status codes: 200 with the result; 400 ``{"error": ...}`` for a query DuckDB or the safety rules
+refuse, and for a query interrupted at the time limit (also ``"timeout": true``): 408 is avoided
+because browsers and proxies may resend a request on 408, which would run the heavy query again;
+503 with ``Retry-After`` when ``max_concurrent`` queries are already running. A query never runs on
+the event loop: GET is a plain ``def`` (FastAPI's thread pool), POST hands it to a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from query.formats import sql as fmt
+from storage.sql import SqlBusy, SqlEngine, SqlError, SqlResult, SqlTimeout
+
+_ACCEPT = {
+    "text/csv": "csv",
+    "application/vnd.apache.arrow.stream": "arrow",
+    "application/vnd.apache.arrow.file": "arrow",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+    "application/json": "json",
+}
+RETRY_AFTER_S = 1
+
+
+class BadRequest(Exception):
+    pass
+
+
+def router(engine: SqlEngine) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/api/sql")
+    def sql_get(request: Request, q: str = "", max_rows: int | None = None,
+                format: str | None = None) -> Response:
+        return _answer(engine, request, q, max_rows, format)
+
+    @api.post("/api/sql")
+    async def sql_post(request: Request, max_rows: int | None = None,
+                       format: str | None = None) -> Response:
+        # async only to read the raw body; the query itself runs in a worker thread.
+        body = await request.body()
+        try:
+            query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
+        except BadRequest as e:
+            return _error(400, str(e))
+        rows = body_max_rows if body_max_rows is not None else max_rows
+        return await anyio.to_thread.run_sync(_answer, engine, request, query, rows, body_format or format)
+
+    return api
+
+
+def parse_body(body: bytes, content_type: str) -> tuple[str, int | None, str | None]:
+    """(query, max_rows, format) from a JSON object or a plain-text body."""
+    text = body.decode("utf-8", errors="replace")
+    if "json" not in content_type.lower() and not text.lstrip().startswith("{"):
+        return text, None, None
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("query"), str):
+        raise BadRequest('send {"query": "SELECT ..."} (a JSON object with a string "query")')
+    max_rows = doc.get("max_rows")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int)):
+        raise BadRequest('"max_rows" must be an integer')
+    out_format = doc.get("format")
+    if out_format is not None and not isinstance(out_format, str):
+        raise BadRequest('"format" must be a string')
+    return doc["query"], max_rows, out_format
+
+
+def choose_format(requested: str | None, accept: str) -> str:
+    if requested:
+        if requested not in fmt.FORMATS:
+            raise BadRequest(f"unknown format {requested!r}; choose from {', '.join(fmt.FORMATS)}")
+        return requested
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in _ACCEPT:
+            return _ACCEPT[media]
+    return "json"
+
+
+def _answer(engine: SqlEngine, request: Request, query: str, max_rows: int | None,
+            requested_format: str | None) -> Response:
+    try:
+        out_format = choose_format(requested_format, request.headers.get("accept", ""))
+    except BadRequest as e:
+        return _error(400, str(e))
+    if not query.strip():
+        return _error(400, "no query: send q=SELECT... or a body with the query")
+    try:
+        result = engine.execute(query, max_rows)
+    except SqlBusy as e:
+        return _error(503, e.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    except SqlTimeout as e:
+        return _error(400, e.message, timeout=True)
+    except SqlError as e:
+        return _error(400, e.message)
+    return _result(result, out_format)
+
+
+def _result(result: SqlResult, out_format: str) -> Response:
+    if out_format == "json":
+        return JSONResponse({"columns": result.columns, "rows": fmt.rows_json(result.table),
+                             "truncated": result.truncated, "elapsed_ms": round(result.elapsed_ms, 3)})
+    headers = {"X-Spanlake-Truncated": "true" if result.truncated else "false",
+               "X-Spanlake-Elapsed-Ms": f"{result.elapsed_ms:.3f}",
+               "X-Spanlake-Rows": str(result.table.num_rows)}
+    if out_format in ("csv", "parquet"):
+        headers["Content-Disposition"] = f'attachment; filename="spans.{out_format}"'
+    return Response(fmt.encode(result.table, out_format), media_type=fmt.MEDIA_TYPES[out_format],
+                    headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)

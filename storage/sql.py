@@ -1,0 +1,188 @@
+"""Read-only SQL over spans: one DuckDB query, under limits, on one snapshot of the store.
+
+Safety rests on DuckDB's own switches, not on string filters: the database has external access off
+(no file, network, extension or replacement-scan access from SQL), its configuration locked (no
+``SET``/``RESET``/``PRAGMA`` can loosen it), no extension autoload/autoinstall and no spilling to
+disk. The spans reach DuckDB as an Arrow dataset registered by us, never as a path a query could
+vary. On top, DuckDB's parser must see exactly one statement of type SELECT, so nothing that
+writes or changes state (``CREATE``, ``INSERT``, ``ATTACH``, ``CALL``, ``SET VARIABLE``, ...) runs
+even where external access would not stop it.
+
+Limits: a timer interrupts the query's connection after ``timeout_s``; ``max_concurrent`` queries
+run at once and the next is refused (``SqlBusy``), never queued; DuckDB's ``memory_limit`` bounds
+its working memory; at most ``max_rows`` rows come back, and ``max_rows + 1`` are fetched so that
+``truncated`` is honest. Every call blocks: callers on an event loop run it in a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from storage.catalog import Snapshot
+from storage.schema import SPAN_SCHEMA
+from storage.sql_views import MACRO_SQL, SOURCE, VIEWS
+
+# The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
+# statement, whatever that statement is.
+_ALLOWED = {duckdb.StatementType.SELECT}
+_BATCH_ROWS = 8192
+
+
+class SqlError(Exception):
+    """A query that cannot run: the message is DuckDB's (or says which rule refused it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SqlTimeout(SqlError):
+    """The query ran past the time limit and was interrupted."""
+
+
+class SqlBusy(SqlError):
+    """``max_concurrent`` queries are already running; retry shortly."""
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    columns: list[str]
+    table: pa.Table
+    truncated: bool
+    elapsed_ms: float
+
+
+class SqlEngine:
+    """Runs read-only SQL over the spans of ``snapshot()`` (see ``docs/sql.md`` for the views)."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], *, timeout_s: float = 30.0,
+                 max_rows: int = 10_000, memory_limit: str = "2GB", max_concurrent: int = 4,
+                 threads: int = 2) -> None:
+        self._snapshot = snapshot
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._db = _open_database(memory_limit, threads)
+        self._db_lock = threading.Lock()
+
+    def execute(self, query: str, max_rows: int | None = None) -> SqlResult:
+        """Run one SELECT; at most ``max_rows`` rows (never more than the engine's own cap)."""
+        statement = check_query(query)
+        limit = self.max_rows if max_rows is None else max(0, min(max_rows, self.max_rows))
+        if not self._slots.acquire(blocking=False):
+            raise SqlBusy("too many SQL queries are running; retry shortly")
+        try:
+            return self._run(statement, limit)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._db.close()
+
+    def _run(self, statement: str, limit: int) -> SqlResult:
+        started = time.perf_counter()
+        con = self._connection()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            con.interrupt()
+
+        timer = threading.Timer(self.timeout_s, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            table, truncated = _fetch(con, statement, limit)
+        except duckdb.Error as e:
+            if expired.is_set():
+                raise SqlTimeout(f"query interrupted: it ran past the {self.timeout_s:g} s time limit "
+                                 "(sql_timeout)") from None
+            raise SqlError(str(e)) from None
+        finally:
+            timer.cancel()
+            con.close()
+        return SqlResult(table.column_names, table, truncated, (time.perf_counter() - started) * 1000)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one query: this snapshot's spans and the views over them."""
+        source = _dataset(self._snapshot())
+        with self._db_lock:
+            con = self._db.cursor()
+        try:
+            con.register(SOURCE, source)
+            for view in VIEWS:
+                con.execute(view)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+
+def check_query(query: str) -> str:
+    """The query's one statement, if DuckDB's parser says it is a single SELECT; else SqlError."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as e:
+        raise SqlError(str(e)) from None
+    if not statements:
+        raise SqlError("empty query: send one SELECT statement")
+    if len(statements) > 1:
+        raise SqlError(f"one statement per query, got {len(statements)}")
+    kind = statements[0].type
+    if kind not in _ALLOWED:
+        raise SqlError(f"only SELECT queries are allowed (this is a {kind.name} statement)")
+    return str(statements[0].query)
+
+
+def _open_database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "enable_external_access": False,
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+        "allow_community_extensions": False,
+        "python_enable_replacements": False,  # no scanning of Python variables by name
+        "temp_directory": "",  # no spilling: a query over the memory limit fails instead of filling the disk
+        "memory_limit": memory_limit,
+        "threads": threads,
+    }
+    try:
+        db = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as e:
+        raise ValueError(f"cannot open the SQL engine: {e}") from None
+    for macro in MACRO_SQL:
+        db.execute(macro)
+    # Last: from here on no statement can change a setting, including the ones above.
+    db.execute("SET lock_configuration = true")
+    return db
+
+
+def _dataset(snap: Snapshot) -> ds.Dataset:
+    """One Arrow dataset over the snapshot: DuckDB scans it with projection and filter pushdown."""
+    tail = ds.dataset(snap.tail.cast(SPAN_SCHEMA) if snap.tail.schema != SPAN_SCHEMA else snap.tail)
+    if not snap.segments:
+        return tail
+    files = ds.dataset([str(s.path) for s in snap.segments], schema=SPAN_SCHEMA, format="parquet")
+    return ds.dataset([files, tail])
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, statement: str, limit: int) -> tuple[pa.Table, bool]:
+    """Stream batches until ``limit + 1`` rows are in: the query stops there, not at its end."""
+    reader = con.sql(statement).to_arrow_reader(_BATCH_ROWS)
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in reader:
+        batches.append(batch)
+        rows += batch.num_rows
+        if rows > limit:
+            break
+    reader.close()
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.slice(0, limit), rows > limit
