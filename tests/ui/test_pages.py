@@ -1,0 +1,65 @@
+"""Service map, SQL console, compare and file open, each in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.paths import JAEGER_SUITE
+from tests.ui.conftest import save_screenshot
+from tests.ui.data import CHECKOUT_TRACE, EDGES, browse_trace_id
+
+pytestmark = pytest.mark.browser
+
+
+def test_service_map_shows_the_known_edges(page: Page) -> None:
+    page.goto("/map")
+    graph = page.locator("svg.service-graph")
+    expect(graph).to_be_visible()
+    for parent, child in EDGES:
+        expect(graph.locator(f'g.edge[data-parent="{parent}"][data-child="{child}"]')).to_have_count(1)
+    shown = graph.locator("g.edge").evaluate_all(
+        "els => els.map(e => [e.dataset.parent, e.dataset.child])")
+    assert {tuple(e) for e in shown} == EDGES
+    graph.locator('g.node[data-service="checkout"]').click()
+    expect(page.locator(".red-chart .main-svg").first).to_be_visible()
+    expect(page.locator(".red figure")).to_have_count(3)
+    save_screenshot(page, "service-map")
+
+
+def test_sql_console_runs_a_query_and_draws_a_chart(page: Page) -> None:
+    page.goto("/sql")
+    expect(page.locator(".sql-schema")).to_contain_text("service_name")
+    page.get_by_label("SQL query").fill(
+        "SELECT service_name, count(*) AS spans FROM spans GROUP BY service_name ORDER BY service_name")
+    page.get_by_role("button", name="Run", exact=True).click()
+    table = page.locator("table.sql-results")
+    expect(table.locator("tr", has_text="payment")).to_contain_text("1")
+    page.get_by_role("button", name="Draw chart").click()
+    expect(page.locator(".chart[data-drawn=bar] .main-svg").first).to_be_visible()
+    save_screenshot(page, "sql-console")
+
+
+def test_sql_errors_are_shown_inline(page: Page) -> None:
+    page.goto("/sql")
+    page.get_by_label("SQL query").fill("SELECT no_such_column FROM spans")
+    page.get_by_label("SQL query").press("Control+Enter")
+    expect(page.locator(".sql-output [role=alert]")).to_contain_text("no_such_column")
+
+
+def test_compare_highlights_differences(page: Page) -> None:
+    page.goto(f"/compare/{browse_trace_id(1)}/{CHECKOUT_TRACE}")
+    table = page.locator("table.data")
+    expect(table.locator("tr.diff-added", has_text="PlaceOrder")).to_have_count(1)
+    expect(table.locator("tr.diff-removed", has_text="ListItems")).to_have_count(1)
+    save_screenshot(page, "compare")
+
+
+def test_opening_an_otlp_file_shows_its_spans_without_storing_them(page: Page) -> None:
+    page.goto("/open")
+    page.locator("input[type=file]").set_input_files(str(JAEGER_SUITE / "traces" / "example_trace.json"))
+    expect(page.get_by_role("treegrid")).to_have_attribute("aria-rowcount", "5")
+    expect(page.locator(".trace-head")).to_contain_text("example_trace.json")
+    ops = set(page.locator(".wf-op").all_inner_texts())
+    assert ops == {f"example-operation-{i}" for i in (1, 2, 3, 4)}
+    save_screenshot(page, "open-file")

@@ -1,0 +1,119 @@
+"""Trace page: one virtual row per span, span details, collapsing, critical path, other tabs."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import save_screenshot
+from tests.ui.data import CHECKOUT_SPANS, CHECKOUT_TRACE, CRITICAL
+
+pytestmark = pytest.mark.browser
+
+
+def open_trace(page: Page, trace_id: str) -> None:
+    page.goto(f"/trace/{trace_id}")
+    expect(page.locator(".trace-page[data-ready=true]")).to_be_attached()
+
+
+def grid(page: Page):
+    return page.get_by_role("treegrid")
+
+
+def row(page: Page, name: str):
+    return page.locator(".wf-row", has=page.locator(".wf-op", has_text=name))
+
+
+def test_waterfall_has_one_row_per_span(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    expect(grid(page)).to_have_attribute("aria-rowcount", str(len(CHECKOUT_SPANS)))
+    assert page.evaluate("window.spanlakeTrace.model.spans.length") == len(CHECKOUT_SPANS)
+    # Rows are indented by parent: SELECT cart is a grandchild of the root.
+    expect(row(page, "SELECT cart")).to_have_attribute("aria-level", "3")
+    save_screenshot(page, "trace-waterfall")
+
+
+def test_fixture_trace_with_five_spans_shows_five_rows(page: Page) -> None:
+    open_trace(page, "0000000000000011")  # Jaeger's example_trace
+    expect(grid(page)).to_have_attribute("aria-rowcount", "5")
+    expect(page.locator(".trace-head")).to_contain_text("example-service-1")
+
+
+def test_span_detail_shows_attributes_resource_scope_events_and_links(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    row(page, "Charge").click()
+    detail = page.locator(".span-detail")
+    expect(detail.get_by_role("heading", name="payment: Charge")).to_be_visible()
+    expect(detail.locator(".span-kind")).to_have_text("server")
+    expect(detail.locator(".status-error")).to_contain_text("card declined")
+    attrs = detail.locator("table.kv", has=page.locator("caption", has_text="Span attributes"))
+    expect(attrs.locator("tr", has_text="payment.amount")).to_contain_text("42.5")
+    expect(attrs.locator("tr", has_text="payment.retried")).to_contain_text("true")
+    expect(detail.locator("table.kv", has=page.locator("caption", has_text="Resource"))).to_contain_text(
+        "payment-host-1")
+    expect(detail.locator(".scope")).to_have_text("spanlake-ui-test 1.0")
+    # The event happened 2 ms after the span started.
+    expect(detail.locator(".events li").first).to_contain_text("+2ms retry")
+    save_screenshot(page, "trace-view", docs_name="trace-view.png")
+
+
+def test_span_detail_of_upstream_fixture_keeps_attribute_values(page: Page) -> None:
+    open_trace(page, "0000000000000001")  # Jaeger's span_tags_trace
+    page.locator(".wf-row").first.click()
+    attrs = page.locator(".span-detail table.kv").first
+    expect(attrs.locator("tr", has_text="sameplacetag1")).to_contain_text("sameplacevalue")
+    expect(attrs.locator("tr", has_text="sameplacetag2")).to_contain_text("123")
+    expect(attrs.locator("tr", has_text="sameplacetag3")).to_contain_text("72.5")
+    expect(attrs.locator("tr", has_text="sameplacetag4")).to_contain_text("true")
+
+
+def test_link_to_another_trace_opens_it(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    row(page, "PlaceOrder").click()
+    page.locator(".span-detail .links a").click()
+    expect(page.locator(".trace-head")).to_contain_text("frontend: GET /products")
+
+
+def test_collapsing_a_subtree_hides_its_rows(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    place_order = row(page, "PlaceOrder")
+    place_order.get_by_role("button").click()
+    expect(grid(page)).to_have_attribute("aria-rowcount", str(len(CHECKOUT_SPANS) - 2))
+    expect(row(page, "Charge")).to_have_count(0)
+    expect(row(page, "log.write")).to_have_count(0)
+    expect(place_order).to_have_attribute("aria-expanded", "false")
+    # Keyboard: ArrowRight on the focused collapsed row expands it again.
+    grid(page).focus()
+    page.keyboard.press("ArrowRight")
+    expect(grid(page)).to_have_attribute("aria-rowcount", str(len(CHECKOUT_SPANS)))
+    expect(row(page, "Charge")).to_have_count(1)
+
+
+def test_critical_path_is_marked_on_the_spans_the_trace_waited_for(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    marked = page.locator(".wf-row.is-critical .wf-op").all_inner_texts()
+    assert set(marked) == CRITICAL
+    unmarked = page.locator(".wf-row:not(.is-critical) .wf-op").all_inner_texts()
+    assert set(unmarked) == {"auth.verify", "log.write"}
+
+
+def test_search_in_trace_highlights_matches(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    page.get_by_label("Find in trace").fill("db.system=postgresql")
+    expect(page.locator(".wf-row.is-match")).to_have_count(1)
+    expect(page.locator(".wf-row.is-match .wf-op")).to_have_text("SELECT cart")
+
+
+def test_statistics_flame_graph_and_json_tabs(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    page.get_by_role("tab", name="Statistics").click()
+    stats = page.locator("table.data")
+    # PlaceOrder lasts 50 ms; its children cover 50-60 ms, so its self time is 40 ms.
+    expect(stats.locator("tr", has_text="PlaceOrder")).to_contain_text("40ms")
+    page.get_by_role("tab", name="Flame graph").click()
+    expect(page.locator("canvas.flame-canvas")).to_be_visible()
+    page.get_by_role("tab", name="JSON").click()
+    expect(page.locator("pre.json")).to_contain_text('"operationName": "PlaceOrder"')
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download JSON").click()
+    assert dl.value.suggested_filename == f"trace-{CHECKOUT_TRACE}.json"

@@ -1,0 +1,75 @@
+// The query API, as the UI uses it: Jaeger v1 JSON endpoints and the SQL endpoint. Nothing else.
+
+async function readJson(response) {
+  const text = await response.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    throw new Error(`${response.status} ${response.statusText}: ${text.slice(0, 300)}`);
+  }
+}
+
+function errorMessage(body, response) {
+  if (body && Array.isArray(body.errors) && body.errors.length) {
+    return body.errors.map((e) => e.msg || JSON.stringify(e)).join('; ');
+  }
+  if (body && body.error) return body.error;
+  if (body && body.detail) return typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail);
+  return `${response.status} ${response.statusText}`;
+}
+
+/** GET or POST a Jaeger envelope endpoint and return its `data`; throws with the server's messages. */
+async function envelope(url, init) {
+  const response = await fetch(url, init);
+  const body = await readJson(response);
+  if (!response.ok) throw new Error(errorMessage(body, response));
+  return body && 'data' in body ? body.data : body;
+}
+
+export function getServices() {
+  return envelope('/api/services').then((d) => (d || []).slice().sort());
+}
+
+export function getOperations(service) {
+  return envelope(`/api/services/${encodeURIComponent(service)}/operations`)
+    .then((d) => (d || []).map((o) => (typeof o === 'string' ? o : o.name)).sort());
+}
+
+/** Search traces: params are Jaeger's /api/traces query parameters. */
+export function searchTraces(params) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== '' && v !== undefined && v !== null) qs.set(k, v);
+  return envelope(`/api/traces?${qs}`).then((d) => d || []);
+}
+
+export async function getTrace(traceId) {
+  const data = await envelope(`/api/traces/${encodeURIComponent(traceId)}`);
+  if (!data || !data.length) throw new Error(`trace ${traceId} not found`);
+  return data[0];
+}
+
+export function getDependencies(endMs, lookbackMs) {
+  return envelope(`/api/dependencies?endTs=${Math.round(endMs)}&lookback=${Math.round(lookbackMs)}`)
+    .then((d) => d || []);
+}
+
+/** Convert an OTLP JSON document to Jaeger UI traces on the server, without storing it. */
+export function transformOtlp(text) {
+  return envelope('/api/transform', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: text})
+    .then((d) => d || []);
+}
+
+/** Run SQL: resolves to {columns, rows, truncated, elapsed_ms}; rejects with DuckDB's message. */
+export async function runSql(query) {
+  const response = await fetch('/api/sql', {
+    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({query}),
+  });
+  const body = await readJson(response);
+  if (!response.ok) throw new Error(errorMessage(body, response));
+  return body;
+}
+
+/** Quote a string as a SQL literal (for values the UI itself puts into queries, e.g. a service name). */
+export function sqlString(value) {
+  return `'${String(value).replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,162 @@
+// Service map (/map): the dependency graph for a time range, and RED charts for the chosen service.
+// The graph comes from /api/dependencies; error rates per edge and the RED series come from SQL.
+import {getDependencies, runSql, sqlString} from './api.js';
+import {errorBox, h, loadPlotly, navigate, serviceColor} from './util.js';
+
+// Requests are the spans through which work enters a service: server and consumer spans, and roots.
+const ENTRY_SPANS = "(CAST(kind AS VARCHAR) IN ('2', '5', 'server', 'consumer', 'SPAN_KIND_SERVER', 'SPAN_KIND_CONSUMER')" +
+  ' OR parent_span_id IS NULL)';
+const LOOKBACKS = [['1h', 3600], ['6h', 6 * 3600], ['24h', 86400], ['2d', 2 * 86400], ['7d', 7 * 86400]];
+const SVG = 'http://www.w3.org/2000/svg';
+const COLUMN = 340; // px between dependency levels: room for an edge label between two nodes
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c);
+  return el;
+}
+
+/** Columns by depth from the callers-only services, so calls flow left to right. */
+function layout(links) {
+  const nodes = [...new Set(links.flatMap((l) => [l.parent, l.child]))].sort();
+  const incoming = new Map(nodes.map((n) => [n, 0]));
+  for (const l of links) if (l.parent !== l.child) incoming.set(l.child, incoming.get(l.child) + 1);
+  const depth = new Map();
+  let frontier = nodes.filter((n) => incoming.get(n) === 0);
+  if (!frontier.length && nodes.length) frontier = [nodes[0]];
+  let d = 0;
+  while (frontier.length) {
+    for (const n of frontier) depth.set(n, d);
+    frontier = [...new Set(links.filter((l) => frontier.includes(l.parent) && !depth.has(l.child)).map((l) => l.child))];
+    d++;
+    if (!frontier.length) {
+      const rest = nodes.filter((n) => !depth.has(n));
+      if (rest.length) frontier = [rest[0]];
+    }
+  }
+  const columns = new Map();
+  for (const n of nodes) {
+    const c = depth.get(n);
+    if (!columns.has(c)) columns.set(c, []);
+    columns.get(c).push(n);
+  }
+  const pos = new Map();
+  const maxRows = Math.max(1, ...[...columns.values()].map((c) => c.length));
+  for (const [c, list] of columns) list.forEach((n, i) => pos.set(n, {x: 90 + c * COLUMN, y: 50 + (i + (maxRows - list.length) / 2) * 90}));
+  return {nodes, pos, width: 180 + Math.max(0, ...columns.keys()) * COLUMN, height: 40 + maxRows * 90};
+}
+
+function drawGraph(links, errors, onService) {
+  const {nodes, pos, width, height} = layout(links);
+  const edges = links.map((l) => {
+    const a = pos.get(l.parent); const b = pos.get(l.child);
+    const err = errors.get(`${l.parent}\u0000${l.child}`);
+    const rate = err && err.calls ? err.errors / err.calls : 0;
+    const self = l.parent === l.child;
+    const d = self ? `M${a.x + 60},${a.y - 10} c60,-50 60,50 0,20`
+      : `M${a.x + 60},${a.y} C${(a.x + b.x) / 2},${a.y} ${(a.x + b.x) / 2},${b.y} ${b.x - 64},${b.y}`;
+    const label = `${l.callCount} calls${err ? ` · ${(rate * 100).toFixed(1)}% err` : ''}`;
+    return svg('g', {class: `edge${rate > 0 ? ' edge-error' : ''}`, 'data-parent': l.parent, 'data-child': l.child},
+      svg('title', {}, `${l.parent} → ${l.child}: ${label}`),
+      svg('path', {d, 'marker-end': 'url(#arrow)', 'stroke-width': Math.min(6, 1 + Math.log10(1 + l.callCount))}),
+      svg('text', {x: self ? a.x + 70 : (a.x + b.x) / 2, y: self ? a.y - 30 : (a.y + b.y) / 2 - 6,
+        'text-anchor': 'middle', class: 'edge-label'}, label));
+  });
+  const nodeEls = nodes.map((n) => {
+    const p = pos.get(n);
+    const g = svg('g', {class: 'node', tabindex: 0, role: 'button', 'aria-label': `Service ${n}: show RED charts`,
+      'data-service': n, transform: `translate(${p.x},${p.y})`},
+    svg('rect', {x: -60, y: -18, width: 120, height: 36, rx: 8, fill: serviceColor(n)}),
+    svg('text', {'text-anchor': 'middle', y: 5}, n.length > 16 ? `${n.slice(0, 15)}…` : n));
+    g.addEventListener('click', () => onService(n));
+    g.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onService(n); } });
+    return g;
+  });
+  return svg('svg', {class: 'service-graph', viewBox: `0 0 ${width} ${height}`, width, height, role: 'group',
+    'aria-label': `Service dependency graph: ${nodes.length} services, ${links.length} edges`},
+  svg('defs', {}, svg('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7,
+    orient: 'auto-start-reverse'}, svg('path', {d: 'M0,0 L10,5 L0,10 z'}))), ...edges, ...nodeEls);
+}
+
+async function edgeErrors(startUs) {
+  const res = await runSql(`SELECT p.service_name AS parent, c.service_name AS child, count(*) AS calls,
+    count(*) FILTER (WHERE CAST(c.status_code AS VARCHAR) IN ('2', 'ERROR', 'STATUS_CODE_ERROR')) AS errors
+    FROM spans c JOIN spans p ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+    WHERE c.start_time >= make_timestamp(${Math.floor(startUs)}) GROUP BY ALL`);
+  return new Map(res.rows.map((r) => [`${r[0]}\u0000${r[1]}`, {calls: Number(r[2]), errors: Number(r[3])}]));
+}
+
+async function redCharts(el, service, lookbackS) {
+  const startUs = (Date.now() - lookbackS * 1000) * 1000;
+  const step = Math.max(60, Math.round(lookbackS / 60));
+  el.replaceChildren(h('h2', {}, `RED: ${service}`), h('p', {class: 'muted'}, 'Loading…'));
+  let res;
+  try {
+    res = await runSql(`SELECT epoch_ms(time_bucket(INTERVAL '${step} seconds', CAST(start_time AS TIMESTAMP))) AS t,
+      count(*) AS requests,
+      count(*) FILTER (WHERE CAST(status_code AS VARCHAR) IN ('2', 'ERROR', 'STATUS_CODE_ERROR')) AS errors,
+      quantile_cont(duration_ms, 0.5) AS p50, quantile_cont(duration_ms, 0.95) AS p95,
+      quantile_cont(duration_ms, 0.99) AS p99
+      FROM spans WHERE service_name = ${sqlString(service)} AND start_time >= make_timestamp(${Math.floor(startUs)})
+        AND ${ENTRY_SPANS}
+      GROUP BY t ORDER BY t`);
+  } catch (err) {
+    el.replaceChildren(h('h2', {}, `RED: ${service}`), errorBox(err.message));
+    return;
+  }
+  const Plotly = await loadPlotly();
+  const t = res.rows.map((r) => new Date(Number(r[0])));
+  const col = (i) => res.rows.map((r) => Number(r[i]));
+  const traceLink = (extra) => (ev) => {
+    if (!ev.points.length) return;
+    const s = ev.points[0].x instanceof Date ? ev.points[0].x.getTime() : new Date(ev.points[0].x).getTime();
+    const q = new URLSearchParams({service, lookback: 'custom', start: String(s * 1000),
+      end: String((s + step * 1000) * 1000), run: '1', ...extra});
+    navigate(`/search?${q}`);
+  };
+  const chart = (title, series, extra) => {
+    const div = h('div', {class: 'red-chart', role: 'img', 'aria-label': `${title} for ${service}; click a point for traces`});
+    const box = h('figure', {}, h('figcaption', {}, title, ' ', h('a', {href: `/search?${new URLSearchParams({
+      service, lookback: 'custom', start: String(Math.floor(startUs)), end: String(Date.now() * 1000), run: '1',
+      ...extra})}`}, 'traces')), div);
+    Plotly.newPlot(div, series, {margin: {l: 50, r: 10, t: 5, b: 30}, height: 180, showlegend: series.length > 1,
+      legend: {orientation: 'h'}}, {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', traceLink(extra)));
+    return box;
+  };
+  const perMin = 60 / step;
+  el.replaceChildren(h('h2', {}, `RED: ${service}`),
+    h('p', {class: 'muted'}, `Server, consumer and root spans in ${step}s buckets over the last ${lookbackS / 3600}h;` +
+      ' click a point to see its traces.'),
+    h('div', {class: 'red-grid'},
+      chart('Requests per minute', [{x: t, y: col(1).map((v) => v * perMin), type: 'scatter', mode: 'lines+markers'}], {}),
+      chart('Error rate (%)', [{x: t, y: col(2).map((e, i) => (col(1)[i] ? (100 * e) / col(1)[i] : 0)),
+        type: 'scatter', mode: 'lines+markers', line: {color: '#d62728'}}], {tags: 'error=true'}),
+      chart('Latency (ms)', ['p50', 'p95', 'p99'].map((name, k) => ({x: t, y: col(3 + k), name, type: 'scatter',
+        mode: 'lines'})), {})));
+}
+
+export async function render(root, _params, query) {
+  const lookback = LOOKBACKS.find(([k]) => k === query.get('lookback')) || LOOKBACKS[2];
+  const select = h('select', {'aria-label': 'Time range'}, LOOKBACKS.map(([k]) =>
+    h('option', {value: k, selected: k === lookback[0]}, `Last ${k}`)));
+  select.addEventListener('change', () => navigate(`/map?lookback=${select.value}`));
+  const graph = h('div', {class: 'graph-area'}, h('p', {class: 'muted'}, 'Loading dependencies…'));
+  const red = h('section', {class: 'red', 'aria-label': 'RED charts'});
+  root.replaceChildren(h('div', {class: 'map-page'},
+    h('div', {class: 'toolbar'}, h('h1', {}, 'Service map'), select), graph, red));
+  const now = Date.now();
+  const links = await getDependencies(now, lookback[1] * 1000);
+  let errors = new Map();
+  try { errors = await edgeErrors((now - lookback[1] * 1000) * 1000); } catch { /* calls alone still draw the map */ }
+  const onService = (s) => {
+    const q = new URLSearchParams(location.search);
+    q.set('service', s);
+    history.replaceState(null, '', `/map?${q}`);
+    redCharts(red, s, lookback[1]);
+  };
+  if (!links.length) graph.replaceChildren(h('p', {}, 'No dependencies in this time range.'));
+  else graph.replaceChildren(drawGraph(links, errors, onService));
+  graph.dataset.edges = String(links.length);
+  if (query.get('service')) redCharts(red, query.get('service'), lookback[1]);
+}

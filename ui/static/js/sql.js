@@ -1,0 +1,107 @@
+// SQL console (/sql): editor, the `spans` schema beside it, example queries, a results table and a
+// plotly chart builder. The query text is kept in the URL so a console state can be shared.
+import {runSql} from './api.js';
+import {errorBox, h, loadPlotly} from './util.js';
+
+const EXAMPLES = [
+  ['Spans per service', 'SELECT service_name, count(*) AS spans, avg(duration_ms) AS avg_ms\nFROM spans\n' +
+    'GROUP BY service_name\nORDER BY spans DESC'],
+  ['Slowest operations (p95)', 'SELECT service_name, name, count(*) AS n,\n  quantile_cont(duration_ms, 0.95) AS p95_ms\n' +
+    'FROM spans\nGROUP BY ALL\nORDER BY p95_ms DESC\nLIMIT 20'],
+  ['Errors per minute', "SELECT time_bucket(INTERVAL '1 minute', CAST(start_time AS TIMESTAMP)) AS minute,\n" +
+    '  count(*) AS errors\nFROM spans\nWHERE status_code = 2\nGROUP BY minute\nORDER BY minute'],
+  ['Duration distribution', 'SELECT duration_ms FROM spans\nWHERE duration_ms IS NOT NULL\nLIMIT 5000'],
+  ['Latest traces', 'SELECT trace_id, service_name, name, start_time, duration_ms\nFROM spans\n' +
+    'WHERE parent_span_id IS NULL\nORDER BY start_time DESC\nLIMIT 50'],
+];
+const SHOW_ROWS = 1000;
+
+async function loadSchema(el) {
+  try {
+    const res = await runSql('DESCRIBE spans');
+    const nameCol = res.columns.indexOf('column_name');
+    const typeCol = res.columns.indexOf('column_type');
+    el.replaceChildren(h('h2', {}, h('code', {}, 'spans')), h('ul', {class: 'schema'}, res.rows.map((r) =>
+      h('li', {}, h('code', {}, r[nameCol]), ' ', h('span', {class: 'muted'}, r[typeCol])))));
+  } catch (err) {
+    el.replaceChildren(h('h2', {}, 'Schema'), errorBox(err.message));
+  }
+}
+
+function cell(v) {
+  if (v === null || v === undefined) return h('td', {class: 'null'}, 'NULL');
+  if (typeof v === 'object') return h('td', {}, JSON.stringify(v));
+  return h('td', {class: typeof v === 'number' ? 'num' : undefined}, String(v));
+}
+
+function resultTable(res) {
+  const rows = res.rows.slice(0, SHOW_ROWS);
+  return h('div', {class: 'table-scroll'}, h('table', {class: 'data sql-results'},
+    h('caption', {}, `${res.rows.length} rows${res.truncated ? ' (truncated by the server)' : ''}` +
+      `${res.rows.length > SHOW_ROWS ? `, first ${SHOW_ROWS} shown` : ''} in ${Number(res.elapsed_ms).toFixed(1)} ms`),
+    h('thead', {}, h('tr', {}, res.columns.map((c) => h('th', {scope: 'col'}, c)))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, r.map(cell))))));
+}
+
+function chartBuilder(res) {
+  const opts = (sel) => res.columns.map((c, i) => h('option', {value: i, selected: i === sel}, c));
+  const numeric = res.columns.map((_, i) => res.rows.some((r) => typeof r[i] === 'number'));
+  const firstNum = numeric.indexOf(true);
+  const type = h('select', {name: 'type'}, ['bar', 'line', 'scatter', 'histogram'].map((t) =>
+    h('option', {value: t}, t)));
+  const x = h('select', {name: 'x'}, opts(0));
+  const y = h('select', {name: 'y'}, opts(firstNum >= 0 ? firstNum : Math.min(1, res.columns.length - 1)));
+  const plot = h('div', {class: 'chart', role: 'img', 'aria-label': 'Chart of the query result'});
+  const draw = async () => {
+    const Plotly = await loadPlotly();
+    const xs = res.rows.map((r) => r[Number(x.value)]);
+    const ys = res.rows.map((r) => r[Number(y.value)]);
+    const data = type.value === 'histogram' ? [{type: 'histogram', x: xs}]
+      : [{type: type.value === 'bar' ? 'bar' : 'scatter', mode: type.value === 'line' ? 'lines+markers' : 'markers',
+        x: xs, y: ys}];
+    await Plotly.newPlot(plot, data, {margin: {l: 60, r: 10, t: 10, b: 60}, height: 320,
+      xaxis: {title: {text: res.columns[Number(x.value)]}},
+      yaxis: {title: {text: type.value === 'histogram' ? 'count' : res.columns[Number(y.value)]}}},
+    {displaylogo: false, responsive: true});
+    plot.dataset.drawn = type.value;
+  };
+  const form = h('form', {class: 'chart-form', 'aria-label': 'Chart builder'},
+    h('label', {}, 'Chart ', type), h('label', {}, ' x ', x), h('label', {}, ' y ', y),
+    h('button', {type: 'submit'}, 'Draw chart'));
+  form.addEventListener('submit', (e) => { e.preventDefault(); draw().catch((err) => plot.replaceChildren(errorBox(err.message))); });
+  return h('section', {class: 'chart-builder', 'aria-label': 'Chart'}, form, plot);
+}
+
+export function render(root, _params, query) {
+  const editor = h('textarea', {id: 'sql-editor', class: 'sql-editor', spellcheck: 'false', rows: 10,
+    'aria-label': 'SQL query (Ctrl+Enter runs it)'});
+  editor.value = query.get('q') || EXAMPLES[0][1];
+  const output = h('section', {class: 'sql-output', 'aria-live': 'polite', 'aria-label': 'Query result'});
+  const run = async () => {
+    const q = editor.value;
+    const next = new URLSearchParams({q});
+    history.replaceState(null, '', `/sql?${next}`);
+    output.replaceChildren(h('p', {class: 'muted'}, 'Running…'));
+    try {
+      const res = await runSql(q);
+      output.replaceChildren(resultTable(res));
+      if (res.rows.length && res.columns.length) output.append(chartBuilder(res));
+    } catch (err) {
+      output.replaceChildren(errorBox(err.message));
+    }
+  };
+  editor.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); }
+  });
+  const examples = h('div', {class: 'examples'}, h('span', {}, 'Examples: '), EXAMPLES.map(([label, sql]) =>
+    h('button', {type: 'button', onclick: () => { editor.value = sql; editor.focus(); }}, label)));
+  const schema = h('aside', {class: 'sql-schema', 'aria-label': 'Schema of the spans view'},
+    h('p', {class: 'muted'}, 'Loading schema…'));
+  root.replaceChildren(h('div', {class: 'sql-page'},
+    h('div', {class: 'sql-main'}, h('h1', {}, 'SQL'), examples, editor,
+      h('div', {class: 'toolbar'}, h('button', {type: 'button', class: 'primary', onclick: run}, 'Run'),
+        h('span', {class: 'muted'}, ' Ctrl+Enter')), output),
+    schema));
+  loadSchema(schema);
+  if (query.get('q')) run();
+}

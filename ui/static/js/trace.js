@@ -1,0 +1,117 @@
+// Trace page (/trace/{id}): header, then tabs for the waterfall, statistics, flame graph and raw JSON.
+import {getTrace} from './api.js';
+import {flameGraph} from './flame.js';
+import {renderDetail} from './span-detail.js';
+import {buildTrace, statistics} from './trace-model.js';
+import {announce, download, fmtDuration, fmtTime, h, serviceColor, sortableTable} from './util.js';
+import {Waterfall} from './waterfall.js';
+
+const JSON_PREVIEW_LIMIT = 2_000_000;
+
+function header(model, source) {
+  const root = model.roots.length ? model.spans[model.roots[0]] : null;
+  return h('header', {class: 'trace-head'},
+    h('h1', {}, root ? `${root.service}: ${root.name}` : 'Empty trace',
+      h('span', {class: 'trace-id mono'}, ` ${model.traceID}`)),
+    h('dl', {class: 'facts inline'},
+      h('dt', {}, 'Start'), h('dd', {}, model.spans.length ? fmtTime(model.start) : '-'),
+      h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(model.duration)),
+      h('dt', {}, 'Spans'), h('dd', {class: 'span-count'}, String(model.spans.length)),
+      h('dt', {}, 'Depth'), h('dd', {}, String(model.maxDepth + 1)),
+      h('dt', {}, 'Errors'), h('dd', {}, String(model.errorCount)),
+      source ? [h('dt', {}, 'Source'), h('dd', {}, source)] : null),
+    h('p', {class: 'services'}, model.services.map((s) =>
+      h('span', {class: 'svc-chip', style: `border-color:${serviceColor(s.name)}`}, `${s.name} (${s.count})`))));
+}
+
+function statsTable(model) {
+  const cols = [
+    {key: 'service', label: 'Service'}, {key: 'operation', label: 'Operation'},
+    {key: 'count', label: 'Spans', num: true}, {key: 'errors', label: 'Errors', num: true},
+    {key: 'total', label: 'Total time', num: true, fmt: fmtDuration},
+    {key: 'self', label: 'Self time', num: true, fmt: fmtDuration},
+    {key: 'avg', label: 'Avg', num: true, fmt: fmtDuration}, {key: 'min', label: 'Min', num: true, fmt: fmtDuration},
+    {key: 'max', label: 'Max', num: true, fmt: fmtDuration},
+  ];
+  return sortableTable(cols, statistics(model), {caption: 'Time per service and operation', sortKey: 'self'});
+}
+
+function jsonView(model) {
+  let text = null;
+  const full = () => (text ??= JSON.stringify(model.raw, null, 2));
+  const pre = h('pre', {class: 'json', tabindex: 0, 'aria-label': 'Trace JSON'});
+  const t = full();
+  pre.textContent = t.length > JSON_PREVIEW_LIMIT
+    ? `${t.slice(0, JSON_PREVIEW_LIMIT)}\n… (${t.length - JSON_PREVIEW_LIMIT} more characters: download to see all)` : t;
+  return h('div', {},
+    h('div', {class: 'toolbar'}, h('button', {type: 'button', onclick: () =>
+      download(`trace-${model.traceID}.json`, JSON.stringify({data: [model.raw]}, null, 2))}, 'Download JSON')),
+    pre);
+}
+
+function tabs(panels) {
+  const list = h('div', {role: 'tablist', 'aria-label': 'Trace views', class: 'tabs'});
+  const area = h('div', {class: 'tab-area'});
+  const made = new Map();
+  const buttons = panels.map(([id, label], i) => h('button', {type: 'button', role: 'tab', id: `tab-${id}`,
+    'aria-controls': `panel-${id}`, 'aria-selected': String(i === 0), tabindex: i === 0 ? 0 : -1,
+    onclick: () => show(i)}, label));
+  const show = (i) => {
+    buttons.forEach((b, k) => { b.setAttribute('aria-selected', String(k === i)); b.tabIndex = k === i ? 0 : -1; });
+    for (const p of made.values()) p.hidden = true;
+    const [id, , make] = panels[i];
+    // Panels are built on first view: the flame graph and JSON of a 100,000-span trace are not free.
+    if (!made.has(id)) {
+      const panel = h('div', {role: 'tabpanel', id: `panel-${id}`, 'aria-labelledby': `tab-${id}`}, make());
+      made.set(id, panel);
+      area.append(panel);
+    }
+    made.get(id).hidden = false;
+  };
+  list.addEventListener('keydown', (e) => {
+    const cur = buttons.findIndex((b) => b.getAttribute('aria-selected') === 'true');
+    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    if (!step) return;
+    const next = (cur + step + buttons.length) % buttons.length;
+    show(next); buttons[next].focus();
+  });
+  list.append(...buttons);
+  show(0);
+  return {el: h('div', {}, list, area), show};
+}
+
+/** Render an already-loaded Jaeger trace (used by /trace, /open and compare). Returns a cleanup. */
+export function renderTraceData(root, trace, {source} = {}) {
+  const t0 = performance.now();
+  const model = buildTrace(trace);
+  const detail = h('aside', {class: 'span-detail', hidden: true, 'aria-labelledby': 'detail-title'});
+  let waterfall = null;
+  let tabSet = null;
+  const selectSpan = (i) => {
+    renderDetail(detail, model, i, (j) => { tabSet.show(0); waterfall.reveal(j); waterfall.select(j); });
+  };
+  waterfall = new Waterfall(model, {onSelect: selectSpan});
+  tabSet = tabs([
+    ['timeline', 'Timeline', () => h('div', {class: 'timeline-layout'}, waterfall.el, detail)],
+    ['stats', 'Statistics', () => statsTable(model)],
+    ['flame', 'Flame graph', () => flameGraph(model, (i) => { tabSet.show(0); waterfall.reveal(i); waterfall.select(i); })],
+    ['json', 'JSON', () => jsonView(model)],
+  ]);
+  root.replaceChildren(h('div', {class: 'trace-page', dataset: {traceId: model.traceID}}, header(model, source),
+    tabSet.el));
+  // Exposed for tests and the benchmark: the model behind the virtual rows, and when it became usable.
+  window.spanlakeTrace = {model, waterfall, buildMs: performance.now() - t0};
+  requestAnimationFrame(() => {
+    waterfall.renderRows();
+    root.querySelector('.trace-page').dataset.ready = 'true';
+    announce(`Trace with ${model.spans.length} spans loaded`);
+  });
+  return () => waterfall.destroy();
+}
+
+export async function render(root, [traceId]) {
+  root.append(h('p', {class: 'muted'}, `Loading trace ${traceId}…`));
+  const trace = await getTrace(traceId);
+  document.title = `Trace ${traceId} · spanlake`;
+  return renderTraceData(root, trace);
+}
