@@ -219,6 +219,7 @@ def test_find_traces_accepts_grafana_unencoded_offsets(client):
         {"query.serviceName": "service-x", "query.operationName": "test-general-conversion-2"},
         {"query.service_name": "service-x", "query.operation_name": "test-general-conversion-2"},
         {
+            "query.operationName": "test-general-conversion-2",
             "query.attributes": json.dumps(
                 {
                     "peer.service": "service-y",

@@ -239,7 +239,7 @@ def test_several_tags_params_and_legacy_tag_form_are_merged(client):
     params = [
         *WINDOW.items(),
         ("service", "service-x"),
-        ("tags", '{"scope.attributes.3":"attribute-y"}'),
+        ("tags", '{"scope.attributes.2":"attribute-y"}'),
         ("tag", "peer.service:service-y"),
     ]
     ids = {t["traceID"] for t in _ok(client.get("/api/traces", params=params))["data"]}
