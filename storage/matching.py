@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from storage.attributes import AttrRow, attr_as_string
-from storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, ValueType
+from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, ValueType
 
 # The span columns tag matching reads; a backend fetches only these for its candidate rows.
 MATCH_COLUMNS = (
@@ -29,7 +30,8 @@ MATCH_COLUMNS = (
     "links",
 )
 
-STATUS_NAMES: dict[int, str] = {0: "unset", 1: "ok", 2: "error"}
+# Status names as Jaeger clients send them (lower-cased before the lookup).
+STATUS_BY_NAME: dict[str, int] = {"unset": 0, "ok": 1, "error": 2}
 RESOURCE_PREFIX = "resource."
 
 
@@ -40,41 +42,50 @@ def span_matches_tags(span: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
 
 def tag_holds(span: Mapping[str, Any], key: str, value: str) -> bool:
     """One tag on one span: a special key reads its span field, any other key the attributes."""
-    special = _special_key(span, key, value)
-    if special is not None:
-        return special
+    test = field_test(key, value)
+    if test is not None:
+        return test.holds(span[test.column])
     if key.startswith(RESOURCE_PREFIX):
         # ``resource.<k>`` restricts the search to resource attributes (Jaeger HEAD memory store).
         return _any_match(span["resource_attributes"], key[len(RESOURCE_PREFIX):], value)
     return any(_any_match(attributes, key, value) for attributes in _attribute_lists(span))
 
 
-def _special_key(span: Mapping[str, Any], key: str, value: str) -> bool | None:
-    """The verdict for a special key, or None when ``key`` is an ordinary attribute key."""
+@dataclass(frozen=True)
+class FieldTest:
+    """A special key as a test of one plain span column: ``column == value`` (or ``!=``)."""
+
+    column: str
+    value: int | str | None  # None: nothing matches (an unknown status or kind name)
+    negate: bool = False
+
+    def holds(self, actual: Any) -> bool:
+        if self.value is None:
+            return False
+        return bool(actual == self.value) != self.negate
+
+
+def field_test(key: str, value: str) -> FieldTest | None:
+    """The column test a special key stands for, or None when ``key`` is an ordinary attribute key."""
     wanted = value.strip().lower()
     if key == "error" and wanted in ("true", "false"):
         # Jaeger maps the OpenTracing ``error`` tag to span status, so the tag asks about status.
-        return bool(span["status_code"] == STATUS_ERROR) == (wanted == "true")
+        return FieldTest("status_code", STATUS_ERROR, negate=wanted == "false")
     if key == "span.status":
-        return _status_name(wanted) == STATUS_NAMES.get(span["status_code"])
+        return FieldTest("status_code", STATUS_BY_NAME.get(wanted.removeprefix("status_code_")))
     if key == "span.kind":
-        return _kind_name(wanted) == SPAN_KIND_NAMES.get(span["kind"])
+        return FieldTest("kind", _kind_number(wanted))
     if key == "scope.name":
-        return bool(span["scope_name"] == value)
+        return FieldTest("scope_name", value)
     if key == "scope.version":
-        return bool(span["scope_version"] == value)
+        return FieldTest("scope_version", value)
     return None
 
 
-def _status_name(text: str) -> str:
-    """Accepts ``error``, ``Error`` (pdata) and ``STATUS_CODE_ERROR`` (OTLP enum) alike."""
-    return text.removeprefix("status_code_")
-
-
-def _kind_name(text: str) -> str:
+def _kind_number(text: str) -> int | None:
     """Accepts ``server``, ``Server`` (pdata) and ``SPAN_KIND_SERVER`` (OTLP enum) alike."""
     name = text.removeprefix("span_kind_")
-    return "" if name == "unspecified" else name
+    return SPAN_KIND_BY_NAME.get("" if name == "unspecified" else name)
 
 
 def _attribute_lists(span: Mapping[str, Any]) -> Iterable[list[AttrRow]]:
@@ -98,13 +109,13 @@ def value_matches(attribute: AttrRow, text: str) -> bool:
         return True
     kind = attribute["type"]
     if kind == ValueType.DOUBLE and attribute["double"] is not None:
-        return bool(_parse_float(text) == attribute["double"])
+        return bool(parse_float(text) == attribute["double"])
     if kind == ValueType.INT and attribute["int"] is not None:
-        return bool(_parse_int(text) == attribute["int"])
+        return bool(parse_int(text) == attribute["int"])
     return False
 
 
-def _parse_float(text: str) -> float | None:
+def parse_float(text: str) -> float | None:
     try:
         number = float(text)
     except ValueError:
@@ -112,7 +123,7 @@ def _parse_float(text: str) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _parse_int(text: str) -> int | None:
+def parse_int(text: str) -> int | None:
     """``text`` as an exact integer ("123", "+123", " 123"); never through a float, so int64 values
     beyond 2**53 do not collide. "123.0" is not an int's text and does not match int 123."""
     try:

@@ -1,9 +1,9 @@
 """The in-memory reference backend: the search semantics every other backend is tested against.
 
 Spans live in a list of Arrow tables (one per write) under a lock. Reads concatenate them once per
-change and filter with pyarrow compute; only tag matching, which needs the nested attribute lists,
-runs in Python, and only on the rows the plain-column filters left. Correctness and clarity come
-before speed here: the Parquet segment store is the one tuned for size.
+change and filter with pyarrow compute, tags included (``tag_masks.py``); the rare attribute values
+that are not strings, bools or numbers are checked by the Python specification (``matching.py``).
+Correctness and clarity come before speed here: the Parquet segment store is the one tuned for size.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.api import DependencyLink, Operation, TraceQuery
 from storage.matching import MATCH_COLUMNS, span_matches_tags
 from storage.schema import SPAN_SCHEMA
+from storage.tag_masks import tags_mask
 
 
 class MemoryStore:
@@ -152,9 +154,12 @@ def _matching_spans(table: pa.Table, query: TraceQuery) -> pa.Table:
     """``trace_id`` and ``start_time_unix_nano`` of every span that satisfies all of ``query``."""
     candidates = table.filter(_plain_mask(table, query))
     if query.attributes and candidates.num_rows:
-        rows = candidates.select(list(MATCH_COLUMNS)).to_pylist()
-        keep = [span_matches_tags(row, query.attributes) for row in rows]
-        candidates = candidates.filter(pa.array(keep, pa.bool_()))
+        mask = tags_mask(candidates, query.attributes)
+        unsure = np.flatnonzero(mask.maybe)
+        if len(unsure):  # bytes, arrays, maps: decided by the specification in matching.py
+            rows = candidates.take(pa.array(unsure)).select(list(MATCH_COLUMNS)).to_pylist()
+            mask.sure[unsure] = [span_matches_tags(row, query.attributes) for row in rows]
+        candidates = candidates.filter(pa.array(mask.sure))
     return candidates.select(["trace_id", "start_time_unix_nano"])
 
 
@@ -176,13 +181,11 @@ def _plain_mask(table: pa.Table, query: TraceQuery) -> Any:
 
 def _most_recent_traces(matching: pa.Table, limit: int) -> list[bytes]:
     """Trace IDs ordered by their latest matching span start, newest first (ties by ID)."""
-    if matching.num_rows == 0:
-        return []
-    latest = matching.group_by("trace_id").aggregate([("start_time_unix_nano", "max")])
-    pairs = zip(latest.column("trace_id").to_pylist(),
-                latest.column("start_time_unix_nano_max").to_pylist(), strict=True)
-    ordered = sorted(pairs, key=lambda pair: (-pair[1], pair[0]))
-    return [trace_id for trace_id, _ in ordered[:limit]]
+    order = pc.sort_indices(matching, sort_keys=[("start_time_unix_nano", "descending"),
+                                                 ("trace_id", "ascending")])
+    # ``unique`` keeps first occurrences in order, and a trace first occurs at its latest span.
+    ids: list[bytes] = pc.unique(matching.column("trace_id").take(order))[:limit].to_pylist()
+    return ids
 
 
 def _count_links(children: pa.Table, candidates: pa.Table) -> list[DependencyLink]:
