@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
+from query.adjusters import deduplicate_client_server_span_ids
 from query.formats.otlp import spans_to_otlp_json
 from query.ids import TraceIDError, parse_trace_id
 from query.params import (
@@ -128,8 +129,10 @@ def parse_query(params: QueryParams) -> TraceQuery:
 
 
 def ordered(table: pa.Table, ids: list[bytes], raw: bool) -> pa.Table:
-    """Spans grouped by trace in ``ids`` order (most recent first); by start time within a trace
-    unless ``raw``."""
+    """Spans grouped by trace in ``ids`` order (most recent first); unless ``raw``, adjusted
+    (``query/adjusters.py``) and by start time within a trace."""
+    if not raw:
+        table = deduplicate_client_server_span_ids(table)
     rank = pc.index_in(table["trace_id"], value_set=pa.array(ids, pa.binary(16)))
     keys = [("__rank", "ascending")] + ([] if raw else [("start_time_unix_nano", "ascending")])
     return table.append_column("__rank", rank).sort_by(keys).drop_columns(["__rank"])

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
+from query.adjusters import adjust
 from query.formats.jaeger_json import spans_to_jaeger_traces
 from query.ids import TraceIDError, format_trace_id, parse_trace_id
 from query.params import (
@@ -136,20 +137,16 @@ def load_traces(reader: SpanReader, ids: Sequence[bytes], raw: bool,
                 start_ns: int | None = None, end_ns: int | None = None) -> list[Json]:
     """The Jaeger traces of ``ids`` in that order (missing ones left out).
 
-    Without ``raw`` the spans are sorted by start time, the one query-time adjuster applied here.
+    Without ``raw`` Jaeger's query-time adjusters run first (``query/adjusters.py``).
     """
     if not ids:
         return []
     table = reader.get_traces(list(ids), start_ns, end_ns)
     if not raw:
-        table = _sorted_by_start(table)
+        table = adjust(table)
     by_id = {t["traceID"]: t for t in spans_to_jaeger_traces(table)}
     wanted = (format_trace_id(i) for i in ids)
     return [by_id[key] for key in dict.fromkeys(wanted) if key in by_id]
-
-
-def _sorted_by_start(table: pa.Table) -> pa.Table:
-    return table.sort_by([("start_time_unix_nano", "ascending")])  # Arrow's sort is stable
 
 
 def _trace_hints(params: QueryParams) -> tuple[int | None, int | None]:
