@@ -48,8 +48,8 @@ def test_shared_server_span_gets_new_id_under_its_client():
     assert _tree(deduplicate_client_server_span_ids(table)) == [
         ("s1-2", 1, None),
         ("s5-3", 5, 1),
-        ("s5-2", 8, 5),
-        ("s7-3", 7, 8),
+        ("s5-2", 6, 5),
+        ("s7-3", 7, 6),
     ]
 
 
