@@ -103,7 +103,10 @@ def decode_fixture(path: Path) -> pa.Table:
     # converter lands; the cases that need fixtures fail loudly until then.
     from collector.formats.otlp import decode_otlp_json
 
-    return decode_otlp_json(path.read_bytes())
+    result = decode_otlp_json(path.read_bytes())
+    assert result.rejected == 0, f"{path.name}: {result.message}"
+    spans: pa.Table = result.spans
+    return spans
 
 
 def suite_trace(stem: str) -> pa.Table:
