@@ -1,0 +1,264 @@
+"""How long until the trace waterfall of a 10,000- and a 100,000-span trace is interactive in headless
+Chromium, and how smooth it scrolls.
+
+    .venv/bin/python -m bench.ui_render                  # starts its own `spanlake serve`
+    .venv/bin/python -m bench.ui_render --url http://127.0.0.1:16686 --otlp-url http://127.0.0.1:4318
+
+Each trace is generated as OTLP/JSON and reaches the page two ways:
+- ``open``:  the file-open page (/open): the browser reads the file, the server's stateless
+  POST /api/transform converts it, the waterfall renders. Nothing is stored.
+- ``stored``: the trace is ingested over OTLP/HTTP, then /trace/{id} is loaded.
+"Interactive" is when the page has built the model and painted the first rows (the trace page sets
+``data-ready``); after that the benchmark scrolls through the waterfall and reports frame times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, sync_playwright
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVICES = [f"service-{i:02d}" for i in range(20)]
+FANOUT = 8
+
+
+def generate_trace(n_spans: int, seed: int = 1) -> tuple[str, dict[str, Any]]:
+    """One OTLP/JSON trace of ``n_spans`` spans: an 8-ary tree, children inside their parent's time."""
+    rng = random.Random(seed)
+    trace_id = f"{seed:08x}" + "be" * 12
+    base = time.time_ns() - 60 * 10**9
+    starts = [base]
+    ends = [base + 10 * 10**9]
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for i in range(n_spans):
+        parent = (i - 1) // FANOUT if i else -1
+        if i:
+            p_start, p_end = starts[parent], ends[parent]
+            length = p_end - p_start
+            start = p_start + int(length * rng.random() * 0.6)
+            starts.append(start)
+            ends.append(start + max(1000, int(length * rng.uniform(0.05, 0.4))))
+        service = SERVICES[(i // 50) % len(SERVICES)] if i else "frontend"
+        span: dict[str, Any] = {
+            "traceId": trace_id,
+            "spanId": f"{i + 1:016x}",
+            "name": f"op-{i % 37}",
+            "kind": 2 if i % 3 == 0 else 3,
+            "startTimeUnixNano": str(starts[i]),
+            "endTimeUnixNano": str(ends[i]),
+            "attributes": [
+                {"key": "i", "value": {"intValue": str(i)}},
+                {"key": "http.route", "value": {"stringValue": f"/r/{i % 11}"}},
+            ],
+            "status": {"code": 2} if i % 97 == 5 else {},
+        }
+        if parent >= 0:
+            span["parentSpanId"] = f"{parent + 1:016x}"
+        by_service.setdefault(service, []).append(span)
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": s}}]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+            for s, spans in by_service.items()
+        ]
+    }
+    return trace_id, doc
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def spanlake_serve() -> Iterator[tuple[str, str]]:
+    """A throwaway ``spanlake serve`` on free ports; yields (query URL, OTLP/HTTP URL)."""
+    ports = {
+        flag: _free_port()
+        for flag in (
+            "--query-port",
+            "--otlp-http-port",
+            "--otlp-grpc-port",
+            "--jaeger-grpc-port",
+            "--jaeger-http-port",
+            "--jaeger-compact-port",
+            "--jaeger-binary-port",
+            "--sampling-port",
+            "--zipkin-port",
+        )
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp, "server.log")
+        args = [
+            sys.executable,
+            "-m",
+            "spanlake",
+            "serve",
+            "--data-dir",
+            str(Path(tmp, "data")),
+            "--host",
+            "127.0.0.1",
+            "--max-request-bytes",
+            str(512 * 2**20),
+        ]
+        for flag, port in ports.items():
+            args += [flag, str(port)]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while "spanlake ready" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"spanlake serve did not start:\n{log.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{ports['--query-port']}", f"http://127.0.0.1:{ports['--otlp-http-port']}"
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+def _wait_ready(page: Page, timeout_ms: float) -> None:
+    page.wait_for_selector(".trace-page[data-ready=true]", state="attached", timeout=timeout_ms)
+
+
+def scroll_frames(page: Page) -> dict[str, float]:
+    """Scroll the waterfall in 60 steps, one per animation frame; returns frame-time statistics (ms)."""
+    return page.evaluate("""async () => {
+      const vp = document.querySelector('.wf-viewport');
+      const frames = [];
+      const total = vp.scrollHeight - vp.clientHeight;
+      let last = performance.now();
+      for (let k = 1; k <= 60; k++) {
+        vp.scrollTop = total * k / 60;
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        const now = performance.now(); frames.push((now - last) / 2); last = now;
+      }
+      frames.sort((a, b) => a - b);
+      const rendered = Number(vp.dataset.renderedRows);
+      return {median_ms: frames[30], max_ms: frames[59], rendered_rows: rendered,
+              rows: Number(vp.getAttribute('aria-rowcount'))};
+    }""")
+
+
+def measure_open(page: Page, url: str, path: Path) -> dict[str, Any]:
+    page.goto(f"{url}/open")
+    began = time.perf_counter()
+    page.locator("input[type=file]").set_input_files(str(path))
+    _wait_ready(page, 600_000)
+    ready = time.perf_counter() - began
+    return {
+        "interactive_s": ready,
+        "build_ms": page.evaluate("window.spanlakeTrace.buildMs"),
+        "server_ms": page.evaluate("window.spanlakeOpenTiming.transformMs"),
+        **scroll_frames(page),
+    }
+
+
+def measure_stored(page: Page, url: str, trace_id: str) -> dict[str, Any]:
+    began = time.perf_counter()
+    page.goto(f"{url}/trace/{trace_id}")
+    _wait_ready(page, 600_000)
+    ready = time.perf_counter() - began
+    fetch_ms = page.evaluate(
+        "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/traces/'))"
+        ".map(e => e.responseEnd - e.requestStart)[0]"
+    )
+    return {
+        "interactive_s": ready,
+        "build_ms": page.evaluate("window.spanlakeTrace.buildMs"),
+        "server_ms": fetch_ms,
+        **scroll_frames(page),
+    }
+
+
+def ingest(otlp_url: str, query_url: str, doc: dict[str, Any], trace_id: str) -> None:
+    body = json.dumps(doc).encode()
+    r = httpx.post(
+        f"{otlp_url}/v1/traces", content=body, headers={"Content-Type": "application/json"}, timeout=600
+    )
+    r.raise_for_status()
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{query_url}/api/traces/{trace_id}", timeout=600).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"trace {trace_id} not readable")
+        time.sleep(0.5)
+
+
+def run(url: str, otlp_url: str | None, sizes: list[int], modes: list[str], chromium: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        print(
+            f"{'spans':>8} {'path':>7} {'interactive':>12} {'of which server':>16} {'model':>9} "
+            f"{'scroll median':>14} {'scroll max':>11} {'DOM rows':>9}"
+        )
+        for seed, n in enumerate(sizes, start=1):
+            trace_id, doc = generate_trace(n, seed)
+            path = Path(tmp, f"trace-{n}.json")
+            path.write_text(json.dumps(doc))
+            for mode in modes:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.set_default_timeout(600_000)
+                if mode == "open":
+                    result = measure_open(page, url, path)
+                else:
+                    if otlp_url is None:
+                        raise SystemExit("--otlp-url is needed for the stored path")
+                    ingest(otlp_url, url, doc, trace_id)
+                    result = measure_stored(page, url, trace_id)
+                assert result["rows"] == n, f"waterfall shows {result['rows']} rows, expected {n}"
+                print(
+                    f"{n:>8} {mode:>7} {result['interactive_s']:>11.2f}s "
+                    f"{result['server_ms'] / 1000:>15.2f}s "
+                    f"{result['build_ms']:>7.0f}ms "
+                    f"{result['median_ms']:>12.1f}ms {result['max_ms']:>9.1f}ms {result['rendered_rows']:>9}",
+                    flush=True,
+                )
+                page.close()
+        browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="query URL of a running spanlake (default: start one)")
+    parser.add_argument("--otlp-url", help="OTLP/HTTP URL of that spanlake (for the stored path)")
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated span counts")
+    parser.add_argument("--modes", default="open,stored", help="open, stored or both")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    modes = args.modes.split(",")
+    if args.url:
+        run(args.url, args.otlp_url, sizes, modes, args.chromium)
+        return
+    with spanlake_serve() as (url, otlp_url):
+        run(url, otlp_url, sizes, modes, args.chromium)
+
+
+if __name__ == "__main__":
+    main()
