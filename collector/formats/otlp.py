@@ -82,13 +82,14 @@ def _add_scope(cols: SpanColumns[RawAttrs], raw: bytes, schema_url: str) -> int:
 
 
 def _add_typed(attrs: TypedAttrs, key_values: Any) -> str:
-    """Add a resource's or scope's attributes; returns the first string ``service.name`` or ""."""
+    """Add a resource's or scope's attribute row; returns the first string ``service.name`` or ""."""
     service = None
     for kv in key_values:
         value_type, value = pb_typed(kv.value)
         attrs.add(kv.key, value_type, value)
         if service is None and kv.key == "service.name" and value_type == ValueType.STRING:
             service = value
+    attrs.end_row()
     return service or ""
 
 

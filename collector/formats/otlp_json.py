@@ -73,37 +73,42 @@ def _add_scope_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: s
 
 
 def _add_span(cols: SpanColumns[TypedAttrs], span: dict[str, Any], path: str) -> None:
-    trace_id = _hex(_get(span, "traceId", "trace_id"), 16, f"{path}.traceId")
-    span_id = _hex(_get(span, "spanId", "span_id"), 8, f"{path}.spanId")
-    parent = _hex(_get(span, "parentSpanId", "parent_span_id"), 8, f"{path}.parentSpanId")
+    get = span.get
+    trace_id = _hex(_pick(get, "traceId", "trace_id"), 16, path, "traceId")
+    span_id = _hex(_pick(get, "spanId", "span_id"), 8, path, "spanId")
+    parent = _hex(_pick(get, "parentSpanId", "parent_span_id"), 8, path, "parentSpanId")
     if len(trace_id) != 16 or trace_id == ZERO_TRACE_ID:
         cols.rejected[BAD_TRACE_ID] += 1
         return
     if len(span_id) != 8 or span_id == ZERO_SPAN_ID:
         cols.rejected[BAD_SPAN_ID] += 1
         return
-    start = _nanos(_get(span, "startTimeUnixNano", "start_time_unix_nano"), path, "startTimeUnixNano")
-    end = _nanos(_get(span, "endTimeUnixNano", "end_time_unix_nano"), path, "endTimeUnixNano")
-    status = _object(_get(span, "status", "status") or {}, f"{path}.status")
+    start = _nanos(_pick(get, "startTimeUnixNano", "start_time_unix_nano"), path, "startTimeUnixNano")
+    end = _nanos(_pick(get, "endTimeUnixNano", "end_time_unix_nano"), path, "endTimeUnixNano")
+    status = _pick(get, "status", "status") or {}
+    if type(status) is not dict:
+        raise FormatError(f"{path}.status: expected an object, got {json_kind(status)}")
     cols.trace_id.append(trace_id)
     cols.span_id.append(span_id)
     cols.parent_span_id.append(parent if parent and parent != ZERO_SPAN_ID else None)
     cols.trace_state.append(_str(span, "traceState", "trace_state", path))
     cols.flags.append(_uint(span, "flags", "flags", path))
     cols.name.append(_str(span, "name", "name", path))
-    cols.kind.append(_enum(_get(span, "kind", "kind"), SPAN_KINDS, f"{path}.kind"))
+    cols.kind.append(_enum(_pick(get, "kind", "kind"), SPAN_KINDS, path, "kind"))
     cols.start.append(start)
     cols.end.append(end)
-    cols.status_code.append(_enum(_get(status, "code", "code"), STATUS_CODES, f"{path}.status.code"))
+    cols.status_code.append(_enum(status.get("code"), STATUS_CODES, path, "status.code"))
     cols.status_message.append(_str(status, "message", "message", f"{path}.status"))
-    _add_attrs(cols.span_attrs, _get(span, "attributes", "attributes"),
+    _add_attrs(cols.span_attrs, _pick(get, "attributes", "attributes"),
                lambda: f"{path}.attributes")
     cols.dropped_attributes.append(_uint(span, "droppedAttributesCount", "dropped_attributes_count",
                                          path))
     cols.dropped_events.append(_uint(span, "droppedEventsCount", "dropped_events_count", path))
     cols.dropped_links.append(_uint(span, "droppedLinksCount", "dropped_links_count", path))
-    _add_events(cols, _list(span, "events", "events", path), path)
-    _add_links(cols, _list(span, "links", "links", path), path)
+    events = _pick(get, "events", "events")
+    _add_events(cols, _list(span, "events", "events", path) if events else [], path)
+    links = _pick(get, "links", "links")
+    _add_links(cols, _list(span, "links", "links", path) if links else [], path)
 
 
 def _add_events(cols: SpanColumns[TypedAttrs], events: list[Any], path: str) -> None:
@@ -128,9 +133,9 @@ def _add_links(cols: SpanColumns[TypedAttrs], links: list[Any], path: str) -> No
         link = _object(raw, where)
         # An empty link ID reads as the all-zero ID, as in the collector's pdata.
         values["trace_id"].append(
-            _hex(_get(link, "traceId", "trace_id"), 16, f"{where}.traceId") or ZERO_TRACE_ID)
+            _hex(_get(link, "traceId", "trace_id"), 16, where, "traceId") or ZERO_TRACE_ID)
         values["span_id"].append(
-            _hex(_get(link, "spanId", "span_id"), 8, f"{where}.spanId") or ZERO_SPAN_ID)
+            _hex(_get(link, "spanId", "span_id"), 8, where, "spanId") or ZERO_SPAN_ID)
         values["trace_state"].append(_str(link, "traceState", "trace_state", where))
         values["dropped_attributes_count"].append(
             _uint(link, "droppedAttributesCount", "dropped_attributes_count", where))
@@ -173,6 +178,12 @@ def _add_attrs(attrs: TypedAttrs, raw: Any, path: Path) -> str:
 # ---- field access ---------------------------------------------------------------------------------
 
 
+def _pick(get: Callable[[str], Any], camel: str, snake: str) -> Any:
+    """``_get`` with the object's bound ``get``: one less lookup on the per-span path."""
+    value = get(camel)
+    return get(snake) if value is None else value
+
+
 def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     """A field by its JSON name or its proto name; a JSON null is the same as absent."""
     value = obj.get(camel)
@@ -196,9 +207,13 @@ def _list(obj: dict[str, Any], camel: str, snake: str, path: str) -> list[Any]:
 
 
 def _str(obj: dict[str, Any], camel: str, snake: str, path: str) -> str:
-    raw = _get(obj, camel, snake)
+    raw = obj.get(camel)
+    if type(raw) is str:
+        return raw
     if raw is None:
-        return ""
+        raw = obj.get(snake)
+        if raw is None:
+            return ""
     if type(raw) is not str:
         raise FormatError(f"{path}.{camel}: expected a string, got {json_kind(raw)}")
     return raw
@@ -206,9 +221,11 @@ def _str(obj: dict[str, Any], camel: str, snake: str, path: str) -> str:
 
 def _uint(obj: dict[str, Any], camel: str, snake: str, path: str) -> int:
     """A uint32 / fixed32 field."""
-    raw = _get(obj, camel, snake)
+    raw = obj.get(camel)
     if raw is None:
-        return 0
+        raw = obj.get(snake)
+        if raw is None:
+            return 0
     if type(raw) is int and 0 <= raw <= UINT32_MAX:
         return raw
     return json_int64(raw, f"{path}.{camel}", 0, UINT32_MAX)
@@ -216,24 +233,28 @@ def _uint(obj: dict[str, Any], camel: str, snake: str, path: str) -> int:
 
 def _nanos(raw: Any, path: str, name: str) -> int:
     """A fixed64 nanosecond timestamp (the column is int64: up to the year 2262)."""
-    if type(raw) is str and raw.isdigit() and len(raw) < 19:  # fast path: always in range
-        return int(raw)
+    if type(raw) is str and raw.isascii() and raw.isdigit():
+        value = int(raw)
+        if value <= INT64_MAX:
+            return value
     if raw is None:
         return 0
     return json_int64(raw, f"{path}.{name}", 0, INT64_MAX)
 
 
-def _enum(raw: Any, names: dict[str, int], path: str) -> int:
+def _enum(raw: Any, names: dict[str, int], path: str, field: str) -> int:
     if raw is None:
         return 0
     if type(raw) is int:
         return raw
     if type(raw) is str and raw in names:
         return names[raw]
-    raise FormatError(f"{path}: expected one of {', '.join(names)} or a number, got {raw!r:.40}")
+    raise FormatError(
+        f"{path}.{field}: expected one of {', '.join(names)} or a number, got {raw!r:.40}"
+    )
 
 
-def _hex(raw: Any, size: int, path: str) -> bytes:
+def _hex(raw: Any, size: int, path: str, field: str) -> bytes:
     """A hex ID of ``size`` bytes, any letter case; "" or absent gives b"" (left to the ID checks)."""
     if raw is None or raw == "":
         return b""
@@ -242,4 +263,4 @@ def _hex(raw: Any, size: int, path: str) -> bytes:
             return bytes.fromhex(raw)  # 2*size characters and size bytes: no whitespace slipped in
         except ValueError:
             pass
-    raise FormatError(f"{path}: not {2 * size} hex characters: {raw!r:.40}")
+    raise FormatError(f"{path}.{field}: not {2 * size} hex characters: {raw!r:.40}")

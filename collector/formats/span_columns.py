@@ -132,8 +132,7 @@ class _Resources:
         self.service_name: list[str] = []
 
     def add(self, dropped: int, schema_url: str, service_name: str) -> int:
-        """Close the resource whose attributes were just added; returns its index."""
-        self.attrs.end_row()
+        """Record the resource whose attribute row was just closed; returns its index."""
         self.dropped.append(dropped)
         self.schema_url.append(schema_url)
         self.service_name.append(service_name)
@@ -158,8 +157,7 @@ class _Scopes:
         self.schema_url: list[str] = []
 
     def add(self, name: str, version: str, dropped: int, schema_url: str) -> int:
-        """Close the scope whose attributes were just added; returns its index."""
-        self.attrs.end_row()
+        """Record the scope whose attribute row was just closed; returns its index."""
         self.name.append(name)
         self.version.append(version)
         self.dropped.append(dropped)
