@@ -14,6 +14,7 @@ v1 envelope; jaeger-ui reads ``metrics[].labels`` and ``metrics[].metricPoints[]
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ DEFAULT_LOOKBACK_MS = 3600 * 1000
 DEFAULT_STEP_MS = 5 * 1000
 DEFAULT_RATE_PER_MS = 10 * 60 * 1000
 MAX_POINTS = 11_000  # Prometheus' limit per series, which Jaeger's SPM inherits
+log = logging.getLogger(__name__)
 _COLUMNS = ["service_name", "name", "kind", "start_time_unix_nano", "duration_nano", "status_code"]
 
 
@@ -222,6 +224,10 @@ def router(reader: SpanReader) -> APIRouter:
             query = parse_metrics_query(request.query_params, time.time_ns() // NS_PER_MS, with_quantile)
         except ParamError as exc:
             return error_response(400, str(exc))
-        return JSONResponse(compute(reader, query))
+        try:
+            return JSONResponse(compute(reader, query))
+        except Exception as exc:  # a storage failure: Jaeger's 500 in its error envelope
+            log.exception("metrics query failed: %s", request.url)
+            return error_response(500, f"internal error: {exc}")
 
     return api

@@ -150,3 +150,14 @@ def test_bad_parameters_give_jaeger_error_envelope(client, path, params, message
 
 def test_unknown_metric_is_not_found(client):
     assert client.get("/api/metrics/minstep").status_code == 404
+
+
+def test_storage_failure_is_500_in_the_envelope():
+    class Broken(MemoryStore):
+        def scan_spans(self, *args, **kwargs):
+            raise OSError("disk on fire")
+
+    app = FastAPI()
+    app.include_router(spm.router(Broken()))
+    response = TestClient(app).get("/api/metrics/calls", params=WINDOW)
+    assert response.status_code == 500 and "disk on fire" in response.json()["errors"][0]["msg"]
