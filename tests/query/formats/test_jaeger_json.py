@@ -4,11 +4,14 @@ import json
 import os
 from pathlib import Path
 
+from collector.formats.otlp import decode_otlp_json
 from query.formats.jaeger_json import spans_to_jaeger_traces
 from storage.attributes import attr, attrs
 from storage.rows import spans_table
+from tests.paths import FIXTURES
 
 GOLDEN = Path(__file__).parent / "golden"
+MEMORY_FIXTURE = FIXTURES / "jaeger" / "memory-store" / "otel_traces_01.json"
 
 TRACE_64 = bytes(8) + bytes.fromhex("52969a8955571a3f")
 TRACE_128 = bytes.fromhex("83a9efd15c1c98a977e0711cc93ee28b")
@@ -131,6 +134,16 @@ def rich_trace():
 def test_rich_trace_matches_golden_file():
     actual = spans_to_jaeger_traces(rich_trace())
     path = GOLDEN / "rich_trace.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(json.dumps(actual, indent=2) + "\n")
+    assert actual == json.loads(path.read_text())
+
+
+def test_memory_store_fixture_matches_golden_file():
+    # Jaeger's memory-store OTLP fixture: scopes with versions, links (one CHILD_OF into another
+    # trace), events with and without a name, binary, int and double attributes, trace state, flags.
+    actual = spans_to_jaeger_traces(decode_otlp_json(MEMORY_FIXTURE.read_bytes()).spans)
+    path = GOLDEN / "memory_store_traces.json"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(json.dumps(actual, indent=2) + "\n")
     assert actual == json.loads(path.read_text())
