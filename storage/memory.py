@@ -120,7 +120,10 @@ class MemoryStore:
     def _table(self) -> pa.Table:
         with self._lock:
             if self._snapshot is None:
+                # One chunk keeps every compute call simple and fast; the merged table replaces the
+                # batches, so the next rebuild only appends what was written since.
                 self._snapshot = pa.concat_tables(self._batches).combine_chunks()
+                self._batches = [self._snapshot]
             return self._snapshot
 
 
