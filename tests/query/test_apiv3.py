@@ -228,7 +228,7 @@ def test_find_traces_accepts_grafana_unencoded_offsets(client):
                     "event-x": "event-y",
                     "scope.attributes.2": "attribute-y",
                 }
-            )
+            ),
         },
         {"query.serviceName": "service-x", "query.searchDepth": "1"},
         {"query.serviceName": "service-x", "query.num_traces": "1"},
@@ -294,3 +294,50 @@ def test_trace_summaries_of_fixture_traces(client):
         "orphanSpanCount": 2,
         "services": [{"name": "service-x", "spanCount": 2, "errorSpanCount": 2}],
     }
+
+
+def test_operations_of_unknown_kind_or_service_are_empty(client):
+    assert client.get("/api/v3/operations", params={"service": "service-x", "spanKind": "odd"}).json() == {
+        "operations": []
+    }
+    assert client.get("/api/v3/operations", params={"service": "nobody"}).json() == {"operations": []}
+
+
+def test_services_of_empty_store():
+    assert client_for(MemoryStore()).get("/api/v3/services").json() == {"services": []}
+
+
+def test_storage_failure_is_500_json():
+    class Broken(MemoryStore):
+        def get_services(self):
+            raise OSError("disk on fire")
+
+    response = client_for(Broken()).get("/api/v3/services")
+    assert response.status_code == 500
+    assert (
+        response.json()["error"]["httpCode"] == 500 and "disk on fire" in response.json()["error"]["message"]
+    )
+
+
+def test_raw_traces_keep_storage_order_of_spans():
+    store = MemoryStore()
+    rows = [
+        {
+            "trace_id": bytes(15) + b"\x07",
+            "span_id": bytes(7) + bytes([n]),
+            "name": f"s{n}",
+            "start_time_unix_nano": start,
+            "end_time_unix_nano": start + 10,
+            "resource_attributes": attrs({"service.name": "svc"}),
+        }
+        for n, start in [(1, 3000), (2, 1000), (3, 2000)]
+    ]
+    store.write(spans_table(rows))
+    client = client_for(store)
+
+    def names(params):
+        result = client.get("/api/v3/traces/7", params=params).json()["result"]
+        return [s["name"] for rs in result["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+
+    assert names({}) == ["s2", "s3", "s1"]
+    assert names({"raw_traces": "true"}) == ["s1", "s2", "s3"]

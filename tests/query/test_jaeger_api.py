@@ -428,3 +428,26 @@ def test_trace_with_duplicate_span_ids_keeps_every_span():
 def test_10008_span_trace_comes_back_whole():
     [trace] = _ok(client_for(_big_trace_store(10_008)).get("/api/traces/99"))["data"]
     assert len(trace["spans"]) == 10_008 and sorted(trace["processes"]) == ["p1", "p2", "p3"]
+
+
+def test_legacy_tag_value_keeps_colons_and_ui_lookback_is_ignored():
+    store = MemoryStore()
+    store.write(
+        spans_table(
+            [
+                {
+                    "trace_id": bytes(15) + b"\x05",
+                    "span_id": bytes(7) + b"\x01",
+                    "name": "op",
+                    "start_time_unix_nano": FIXTURE_DAY_US * 1000,
+                    "end_time_unix_nano": FIXTURE_DAY_US * 1000 + 1,
+                    "resource_attributes": attrs({"service.name": "svc"}),
+                    "span_attributes": attrs({"url": "http://x:80/a"}),
+                }
+            ]
+        )
+    )
+    params = {**WINDOW, "service": "svc", "tag": "url:http://x:80/a", "lookback": "custom", "maxDuration": ""}
+    assert [t["traceID"] for t in _ok(client_for(store).get("/api/traces", params=params))["data"]] == [
+        "0000000000000005"
+    ]
