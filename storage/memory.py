@@ -58,17 +58,11 @@ class MemoryStore:
         return _spans_of(self._table(), trace_ids)
 
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
-        if query.search_depth < 1:
-            raise ValueError(f"search_depth must be at least 1, got {query.search_depth}")
-        matching = _matching_spans(self._table(), query)
-        return _most_recent_traces(matching, query.search_depth)
+        return _find(self._table(), query)
 
     def find_traces(self, query: TraceQuery) -> pa.Table:
-        table = self._table()
-        if query.search_depth < 1:
-            raise ValueError(f"search_depth must be at least 1, got {query.search_depth}")
-        ids = _most_recent_traces(_matching_spans(table, query), query.search_depth)
-        return _spans_of(table, ids)
+        table = self._table()  # one snapshot for both steps: the traces found are returned whole
+        return _spans_of(table, _find(table, query))
 
     def get_services(self) -> list[str]:
         names = pc.unique(self._table().column("service_name")).to_pylist()
@@ -151,6 +145,12 @@ def _start_window(table: pa.Table, low: int | None, high: int | None) -> Any:
     if high is not None:
         mask = pc.and_(mask, pc.less_equal(start, high))
     return mask
+
+
+def _find(table: pa.Table, query: TraceQuery) -> list[bytes]:
+    if query.search_depth < 1:
+        raise ValueError(f"search_depth must be at least 1, got {query.search_depth}")
+    return _most_recent_traces(_matching_spans(table, query), query.search_depth)
 
 
 def _matching_spans(table: pa.Table, query: TraceQuery) -> pa.Table:
