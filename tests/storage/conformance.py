@@ -151,6 +151,24 @@ def tag_text(value: Any) -> str:
     return str(value)
 
 
+def expected_json(caption: str) -> dict[str, Any]:
+    """``EXPECTED.json``'s resolution of a ``queries.json`` case: trace IDs and span counts."""
+    resolved = json.loads((JAEGER_SUITE / "EXPECTED.json").read_text())
+    cases = resolved["storage-integration (OTLP, jaeger@8498073f)"]
+    [case] = [c for c in cases if c["file"] == "queries.json" and c["caption"] == caption]
+    return dict(case)
+
+
+def check_expected_resolution(case: QueryCase) -> None:
+    """The traces a case expects, as loaded here, are those ``EXPECTED.json`` names, span for span."""
+    resolved = expected_json(case.caption)["expected"]
+    for stem, entry in zip(case.expected, resolved, strict=True):
+        trace = suite_trace(stem)
+        assert entry["fixture"] == stem
+        assert sorted(t.hex() for t in trace_ids_of(trace)) == sorted(entry["trace_ids"])
+        assert trace.num_rows == entry["spans"]
+
+
 def load_query_fixtures(store: Store) -> None:
     """Write every trace named by any case first, so the others act as counter-examples."""
     stems = dict.fromkeys(stem for case in query_cases() for stem in case.expected)

@@ -56,6 +56,11 @@ def test_jaeger_suite_has_25_query_cases() -> None:
 
 
 @pytest.mark.parametrize("case", QUERY_CASES, ids=[case.caption for case in QUERY_CASES])
+def test_expected_traces_are_those_expected_json_names(case: conformance.QueryCase) -> None:
+    conformance.check_expected_resolution(case)
+
+
+@pytest.mark.parametrize("case", QUERY_CASES, ids=[case.caption for case in QUERY_CASES])
 def test_find_traces_returns_exactly_the_expected_traces(
     suite_store: Any, case: conformance.QueryCase
 ) -> None:
