@@ -78,95 +78,130 @@ TTYPE_TO_COMPACT = {
     TType.BOOL: 1, TType.BYTE: 3, TType.I16: 4, TType.I32: 5, TType.I64: 6, TType.DOUBLE: 7,
     TType.STRING: 8, TType.LIST: 9, TType.SET: 10, TType.MAP: 11, TType.STRUCT: 12,
 }
+# Indexed by compact type id (0..15); None for ids the protocol does not define.
+_COMPACT_TYPES: list[TType | None] = [_COMPACT_TO_TTYPE.get(c) for c in range(16)]
 COMPACT_PROTOCOL_ID = 0x82
 _COMPACT_VERSION = 1
 BINARY_VERSION_1 = 0x80010000
 
 
-def _ttype(value: int, where: int) -> TType:
-    try:
-        return TType(value)
-    except ValueError:
-        raise FormatError(f"thrift: unknown field type {value} at byte {where}") from None
+_VALID_TYPES = frozenset(int(t) for t in TType)
+_I16, _I32, _I64, _F64 = struct.Struct(">h"), struct.Struct(">i"), struct.Struct(">q"), struct.Struct(">d")
+_F64_LE = struct.Struct("<d")
+
+
+def _ttype(value: int, where: int) -> int:
+    if value not in _VALID_TYPES:
+        raise FormatError(f"thrift: unknown field type {value} at byte {where}")
+    return value
 
 
 class _Reader:
     """Bounds-checked cursor over a buffer; shared by both protocol readers."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = memoryview(data)
+        self.data = bytes(data)
+        self.end = len(self.data)
         self.pos = 0
 
+    def truncated(self, n: int) -> FormatError:
+        return FormatError(f"thrift: truncated input: need {n} bytes at byte {self.pos}, "
+                           f"{self.end - self.pos} left")
+
     def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if n < 0 or end > len(self.data):
-            raise FormatError(f"thrift: truncated input: need {n} bytes at byte {self.pos}, "
-                              f"{len(self.data) - self.pos} left")
-        out = bytes(self.data[self.pos:end])
-        self.pos = end
-        return out
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise self.truncated(n)
+        self.pos = pos + n
+        return self.data[pos:pos + n]
 
     def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise FormatError(f"thrift: truncated input at byte {self.pos}")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
+        pos = self.pos
+        if pos >= self.end:
+            raise self.truncated(1)
+        self.pos = pos + 1
+        return self.data[pos]
 
     def remaining(self) -> int:
-        return len(self.data) - self.pos
+        return self.end - self.pos
 
     def check_count(self, n: int, what: str) -> int:
         # Every element takes at least one byte, so a count above the remaining bytes is a lie.
-        if n < 0 or n > self.remaining():
+        if n < 0 or n > self.end - self.pos:
             raise FormatError(f"thrift: {what} size {n} at byte {self.pos} exceeds the "
                               f"{self.remaining()} bytes left")
         return n
 
 
 class BinaryReader(_Reader):
-    """TBinaryProtocol: big-endian fixed-width integers, i32 length prefixes."""
+    """TBinaryProtocol: big-endian fixed-width integers, i32 length prefixes.
+
+    The hot path (structs of strings and integers) reads with ``unpack_from`` and checks bounds
+    inline: this is where ingest spends its time."""
+
+    def fixed(self, s: struct.Struct) -> Any:
+        pos = self.pos
+        if pos + s.size > self.end:
+            raise self.truncated(s.size)
+        self.pos = pos + s.size
+        return s.unpack_from(self.data, pos)[0]
 
     def value(self, t: int, depth: int = 0) -> Any:
+        if t == TType.STRING:
+            n = self.fixed(_I32)
+            pos = self.pos
+            if n < 0 or pos + n > self.end:
+                raise FormatError(f"thrift: string size {n} at byte {pos} exceeds the "
+                                  f"{self.end - pos} bytes left")
+            self.pos = pos + n
+            return self.data[pos:pos + n]
+        if t == TType.I64:
+            return self.fixed(_I64)
+        if t == TType.I32:
+            return self.fixed(_I32)
         if depth > MAX_DEPTH:
             raise FormatError(f"thrift: nesting deeper than {MAX_DEPTH} at byte {self.pos}")
-        if t == TType.BOOL:
-            return self.byte() != 0
-        if t == TType.BYTE:
-            return struct.unpack(">b", self.take(1))[0]
-        if t == TType.I16:
-            return struct.unpack(">h", self.take(2))[0]
-        if t == TType.I32:
-            return self.i32()
-        if t == TType.I64:
-            return struct.unpack(">q", self.take(8))[0]
-        if t == TType.DOUBLE:
-            return struct.unpack(">d", self.take(8))[0]
-        if t == TType.STRING:
-            return self.take(self.check_count(self.i32(), "string"))
         if t == TType.STRUCT:
             return self.struct(depth)
         if t in (TType.LIST, TType.SET):
             et = _ttype(self.byte(), self.pos - 1)
-            n = self.check_count(self.i32(), "list")
+            n = self.check_count(self.fixed(_I32), "list")
             return [self.value(et, depth + 1) for _ in range(n)]
+        if t == TType.BOOL:
+            return self.byte() != 0
+        if t == TType.DOUBLE:
+            return self.fixed(_F64)
+        if t == TType.I16:
+            return self.fixed(_I16)
+        if t == TType.BYTE:
+            b = self.byte()
+            return b - 256 if b > 127 else b
         if t == TType.MAP:
             kt, vt = _ttype(self.byte(), self.pos - 1), _ttype(self.byte(), self.pos - 1)
-            n = self.check_count(self.i32(), "map")
+            n = self.check_count(self.fixed(_I32), "map")
             return _make_map([(self.value(kt, depth + 1), self.value(vt, depth + 1)) for _ in range(n)])
         raise FormatError(f"thrift: unexpected type {t} at byte {self.pos}")
 
     def i32(self) -> int:
-        return int(struct.unpack(">i", self.take(4))[0])
+        return int(self.fixed(_I32))
 
     def struct(self, depth: int = 0) -> dict[int, Any]:
         out: dict[int, Any] = {}
+        data, end = self.data, self.end
         while True:
-            t = _ttype(self.byte(), self.pos - 1)
-            if t == TType.STOP:
+            pos = self.pos
+            if pos >= end:
+                raise self.truncated(1)
+            t = data[pos]
+            if t == 0:  # STOP
+                self.pos = pos + 1
                 return out
-            fid = struct.unpack(">h", self.take(2))[0]
-            out[fid] = self.value(t, depth + 1)
+            if t not in _VALID_TYPES:
+                raise FormatError(f"thrift: unknown field type {t} at byte {pos}")
+            if pos + 3 > end:
+                raise self.truncated(3)
+            self.pos = pos + 3
+            out[_I16.unpack_from(data, pos + 1)[0]] = self.value(t, depth + 1)
 
     def message(self) -> Message:
         first = self.i32()
@@ -186,14 +221,25 @@ class CompactReader(_Reader):
     """TCompactProtocol: zigzag varints, field-id deltas, booleans folded into field headers."""
 
     def varint(self) -> int:
+        data, pos, end = self.data, self.pos, self.end
+        b = data[pos] if pos < end else -1
+        if 0 <= b < 0x80:  # the common one-byte case
+            self.pos = pos + 1
+            return b
         result = shift = 0
         for _ in range(10):
-            b = self.byte()
+            if pos >= end:
+                self.pos = pos
+                raise self.truncated(1)
+            b = data[pos]
+            pos += 1
             result |= (b & 0x7F) << shift
             if not b & 0x80:
+                self.pos = pos
                 return result
             shift += 7
-        raise FormatError(f"thrift: varint longer than 10 bytes at byte {self.pos}")
+        self.pos = pos
+        raise FormatError(f"thrift: varint longer than 10 bytes at byte {pos}")
 
     def zigzag(self) -> int:
         n = self.varint()
@@ -206,18 +252,18 @@ class CompactReader(_Reader):
             raise FormatError(f"thrift: unknown compact type {c} at byte {self.pos - 1}") from None
 
     def value(self, t: int, depth: int = 0) -> Any:
+        if t == TType.STRING:
+            n = self.varint()
+            pos = self.pos
+            if pos + n > self.end:
+                raise FormatError(f"thrift: string size {n} at byte {pos} exceeds the "
+                                  f"{self.end - pos} bytes left")
+            self.pos = pos + n
+            return self.data[pos:pos + n]
+        if t == TType.I64 or t == TType.I32 or t == TType.I16:
+            return self.zigzag()
         if depth > MAX_DEPTH:
             raise FormatError(f"thrift: nesting deeper than {MAX_DEPTH} at byte {self.pos}")
-        if t == TType.BOOL:  # only reached inside containers: one byte, 1 = true
-            return self.byte() == _C_BOOL_TRUE
-        if t == TType.BYTE:
-            return struct.unpack("b", self.take(1))[0]
-        if t in (TType.I16, TType.I32, TType.I64):
-            return self.zigzag()
-        if t == TType.DOUBLE:
-            return struct.unpack("<d", self.take(8))[0]
-        if t == TType.STRING:
-            return self.take(self.check_count(self.varint(), "string"))
         if t == TType.STRUCT:
             return self.struct(depth)
         if t in (TType.LIST, TType.SET):
@@ -227,6 +273,13 @@ class CompactReader(_Reader):
                 n = self.varint()
             et = self.ctype(header & 0x0F)
             return [self.value(et, depth + 1) for _ in range(self.check_count(n, "list"))]
+        if t == TType.BOOL:  # only reached inside containers: one byte, 1 = true
+            return self.byte() == _C_BOOL_TRUE
+        if t == TType.DOUBLE:
+            return _F64_LE.unpack(self.take(8))[0]
+        if t == TType.BYTE:
+            b = self.byte()
+            return b - 256 if b > 127 else b
         if t == TType.MAP:
             n = self.check_count(self.varint(), "map")
             if n == 0:
@@ -239,16 +292,24 @@ class CompactReader(_Reader):
     def struct(self, depth: int = 0) -> dict[int, Any]:
         out: dict[int, Any] = {}
         last = 0
+        data, end = self.data, self.end
         while True:
-            header = self.byte()
+            pos = self.pos
+            if pos >= end:
+                raise self.truncated(1)
+            header = data[pos]
+            self.pos = pos + 1
             if header == 0:
                 return out
             delta, c = header >> 4, header & 0x0F
             fid = last + delta if delta else self.zigzag()
-            if c in (_C_BOOL_TRUE, _C_BOOL_FALSE):
+            if c == _C_BOOL_TRUE or c == _C_BOOL_FALSE:
                 out[fid] = c == _C_BOOL_TRUE
             else:
-                out[fid] = self.value(self.ctype(c), depth + 1)
+                t = _COMPACT_TYPES[c]
+                if t is None:
+                    raise FormatError(f"thrift: unknown compact type {c} at byte {pos}")
+                out[fid] = self.value(t, depth + 1)
             last = fid
 
     def message(self) -> Message:
