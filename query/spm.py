@@ -38,6 +38,7 @@ Json = dict[str, Any]
 DEFAULT_LOOKBACK_MS = 3600 * 1000
 DEFAULT_STEP_MS = 5 * 1000
 DEFAULT_RATE_PER_MS = 10 * 60 * 1000
+MAX_EXACT_QUANTILE = 20_000
 MAX_POINTS = 11_000  # Prometheus' limit per series, which Jaeger's SPM inherits
 log = logging.getLogger(__name__)
 _COLUMNS = ["service_name", "name", "kind", "start_time_unix_nano", "duration_nano", "status_code"]
@@ -140,8 +141,24 @@ def _windows(spans: pa.Table, query: MetricsQuery) -> tuple[np.ndarray[Any, Any]
 def latency_points(spans: pa.Table, query: MetricsQuery) -> list[tuple[int, float]]:
     durations_ms = spans["duration_nano"].to_numpy() / NS_PER_MS
     times, lo, hi = _windows(spans, query)
-    return [(int(t), float(np.quantile(durations_ms[a:b], query.quantile)))
+    return [(int(t), _quantile(durations_ms[a:b], query.quantile))
             for t, a, b in zip(times, lo, hi, strict=True) if b > a]
+
+
+def _quantile(values: np.ndarray[Any, Any], q: float) -> float:
+    """Exact up to ``MAX_EXACT_QUANTILE`` spans per window, beyond that estimated from an even
+    stride of them: every point of a busy service would otherwise partition a whole ``ratePer``
+    window of spans (721 points per default request). The estimate's error at 20,000 samples is
+    well under the bucket interpolation error of the Prometheus histograms Jaeger reads."""
+    if len(values) > MAX_EXACT_QUANTILE:
+        values = values[:: len(values) // MAX_EXACT_QUANTILE + 1]
+    # np.quantile's default (linear interpolation) from one partition: a fraction of its overhead,
+    # which dominates for the many small windows of a request.
+    rank = q * (len(values) - 1)
+    low = int(rank)
+    high = min(low + 1, len(values) - 1)
+    part = np.partition(values, [low, high]) if high != low else np.partition(values, low)
+    return float(part[low] + (part[high] - part[low]) * (rank - low))
 
 
 def call_points(spans: pa.Table, query: MetricsQuery) -> list[tuple[int, float]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from starlette.datastructures import QueryParams
@@ -161,3 +162,16 @@ def test_storage_failure_is_500_in_the_envelope():
     app.include_router(spm.router(Broken()))
     response = TestClient(app).get("/api/metrics/calls", params=WINDOW)
     assert response.status_code == 500 and "disk on fire" in response.json()["errors"][0]["msg"]
+
+
+def test_quantile_of_a_busy_window_is_estimated_closely():
+    values = np.random.default_rng(7).exponential(100.0, 200_000)
+    assert spm._quantile(values, 0.95) == pytest.approx(np.quantile(values, 0.95), rel=0.02)
+    assert spm._quantile(values[:1000], 0.5) == np.quantile(values[:1000], 0.5)  # small windows: exact
+
+
+@pytest.mark.parametrize("q", [0.5, 0.75, 0.95, 0.99, 1.0])
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001])
+def test_quantile_matches_numpy_linear_interpolation(q, n):
+    values = np.random.default_rng(n).exponential(10.0, n)
+    assert spm._quantile(values, q) == pytest.approx(float(np.quantile(values, q)), rel=1e-12)
