@@ -414,6 +414,16 @@ def tags_compare_as_strings_and_numbers(store: Store) -> None:
         assert store.find_trace_ids(TraceQuery(service_name="typed-svc", attributes={key: text})) == []
 
 
+def tags_match_bytes_arrays_and_maps_by_their_text(store: Store) -> None:
+    # pdata AsString: bytes as base64, arrays and maps as compact JSON of their plain values.
+    typed = {"blob": b"\x00\x000", "list": [1, "a", True], "map": {"k": "v", "n": 2}}
+    write(store, spans_table([span(0x82, 1, "complex-svc", span_attributes=attrs(typed))]))
+    for key, text in [("blob", "AAAw"), ("list", '[1,"a",true]'), ("map", '{"k":"v","n":2}')]:
+        query = TraceQuery(service_name="complex-svc", attributes={key: text})
+        eventually(lambda q=query: _assert_equal(store.find_trace_ids(q), [tid(0x82)]))
+    assert store.find_trace_ids(TraceQuery(service_name="complex-svc", attributes={"list": "[1]"})) == []
+
+
 def special_tag_keys_read_span_fields(store: Store) -> None:
     rows = [span(0x31, 1, "special-svc", kind=SPAN_KIND_BY_NAME["client"], status_code=STATUS_ERROR,
                  scope_name="lib", scope_version="1.2",
@@ -485,6 +495,7 @@ STORE_CASES: list[Callable[[Store], None]] = [
     recency_is_the_latest_matching_span_start,
     filters_hold_on_one_and_the_same_span,
     tags_compare_as_strings_and_numbers,
+    tags_match_bytes_arrays_and_maps_by_their_text,
     special_tag_keys_read_span_fields,
     memory_store_fixture_round_trips,
     memory_store_fixture_search_finds_only_the_first_trace,
