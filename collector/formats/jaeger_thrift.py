@@ -27,6 +27,8 @@ from storage.rows import spans_table
 # TagType enum of jaeger.thrift (not the proto numbering).
 TAG_STRING, TAG_DOUBLE, TAG_BOOL, TAG_LONG, TAG_BINARY = 0, 1, 2, 3, 4
 _MASK64 = (1 << 64) - 1
+# Jaeger's sanitizer placeholders for text that is not valid UTF-8.
+INVALID_SPAN_NAME, INVALID_TAG_KEY = "invalid-span-name", "invalid-tag-key"
 
 
 def decode_thrift_binary_batch(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
@@ -80,11 +82,15 @@ def _get(obj: dict[int, Any], fid: int, kind: type, where: str, default: Any = N
     return value
 
 
-def _text(obj: dict[int, Any], fid: int, where: str, default: bytes | None = None) -> str:
+def _text(obj: dict[int, Any], fid: int, where: str, default: bytes | None = None,
+          invalid: str | None = None) -> str:
     raw = _get(obj, fid, bytes, where, default)
     try:
         return str(raw.decode())
     except UnicodeDecodeError:
+        # Jaeger's UTF-8 sanitizer keeps the span under a placeholder rather than dropping the batch.
+        if invalid is not None:
+            return invalid
         raise FormatError(f"{where} is not valid UTF-8") from None
 
 
@@ -102,11 +108,15 @@ def _tags(raw: Any, where: str, b64: bool) -> jm.Tags:
 def _tag(raw: Any, where: str, b64: bool) -> tuple[str, Any]:
     if not isinstance(raw, dict):
         raise FormatError(f"{where} is not a struct")
-    key = _text(raw, 1, f"{where}.key")
+    key = _text(raw, 1, f"{where}.key", invalid=INVALID_TAG_KEY)
     vtype = _get(raw, 2, int, f"{where}.vType")
     # Absent optional members read as the zero value, as Thrift's Go getters do.
     if vtype == TAG_STRING:
-        return key, _text(raw, 3, f"{where}.vStr", b"")
+        value = _get(raw, 3, bytes, f"{where}.vStr", b"")
+        try:
+            return key, value.decode()
+        except UnicodeDecodeError:  # as Jaeger's sanitizer: an invalid string is kept as bytes
+            return key, value
     if vtype == TAG_DOUBLE:
         return key, float(_get(raw, 4, float, f"{where}.vDouble", 0.0))
     if vtype == TAG_BOOL:
@@ -136,7 +146,7 @@ def _span(raw: dict[int, Any], process: jm.Process, where: str, b64: bool) -> jm
         trace_id=_trace_id(raw, 1, 2, where),
         span_id=_span_id(raw, 3, f"{where}.spanId"),
         parent_span_id=_span_id(raw, 4, f"{where}.parentSpanId", 0),
-        name=_text(raw, 5, f"{where}.operationName", b""),
+        name=_text(raw, 5, f"{where}.operationName", b"", invalid=INVALID_SPAN_NAME),
         references=[_ref(r, f"{where}.references[{i}]") for i, r in enumerate(_list(raw, 6, where))],
         flags=_get(raw, 7, int, f"{where}.flags", 0),
         start_unix_nano=start_us * 1000,

@@ -263,3 +263,15 @@ def test_v1_model_trace_converts_like_the_otlp_form_of_the_suite(path: Path) -> 
               for b in v1_trace_to_thrift_batches(path)]
     otlp = json.loads((JAEGER_SUITE / "traces" / path.name).read_text())
     assert otlp_fixture_differences(pa.concat_tables(tables).to_pylist(), otlp) == []
+
+
+def test_invalid_utf8_is_sanitized_as_jaeger_does_instead_of_dropping_the_batch() -> None:
+    typed = thrift_batch(one_span(tags=[tag("ok", "v")]))
+    span_fields = typed[2][1][1][0]
+    span_fields[5] = (TType.STRING, b"\xffname")
+    tags = span_fields[10][1][1]
+    tags.append({1: (TType.STRING, b"bad\xfekey"), 2: (TType.I32, 0), 3: (TType.STRING, "x")})
+    tags.append({1: (TType.STRING, "raw"), 2: (TType.I32, 0), 3: (TType.STRING, b"\xc3")})
+    row = decode_thrift_binary_batch(write_binary_struct(typed)).to_pylist()[0]
+    assert row["name"] == "invalid-span-name"
+    assert attributes(row["span_attributes"]) == {"ok": "v", "invalid-tag-key": "x", "raw": b"\xc3"}
