@@ -182,16 +182,7 @@ def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) ->
 
     @api.get("/api/operations")
     def operations(request: Request) -> Response:
-        def compute() -> Json:
-            service = request.query_params.get("service")
-            if not service:
-                raise ParamError("parameter 'service' is required")
-            kind_name = request.query_params.get("spanKind", "")
-            ops = [] if kind_name and kind_name not in SPAN_KIND_BY_NAME else reader.get_operations(
-                service, SPAN_KIND_BY_NAME[kind_name] if kind_name else None)
-            data = [{"name": op.name, "spanKind": SPAN_KIND_NAMES.get(op.span_kind, "")} for op in ops]
-            return envelope(data, total=len(data))
-        return handle(request, compute)
+        return handle(request, lambda: _operations(reader, request.query_params))
 
     @api.get("/api/traces")
     def search(request: Request) -> Response:
@@ -237,6 +228,18 @@ def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) ->
         return await anyio.to_thread.run_sync(handle, request, compute)
 
     return api
+
+
+def _operations(reader: SpanReader, params: QueryParams) -> Json:
+    service = params.get("service")
+    if not service:
+        raise ParamError("parameter 'service' is required")
+    kind_name = params.get("spanKind", "")
+    if kind_name and kind_name not in SPAN_KIND_BY_NAME:
+        return envelope([], total=0)  # Jaeger passes the kind to storage, which matches nothing
+    ops = reader.get_operations(service, SPAN_KIND_BY_NAME[kind_name] if kind_name else None)
+    data = [{"name": op.name, "spanKind": SPAN_KIND_NAMES.get(op.span_kind, "")} for op in ops]
+    return envelope(data, total=len(data))
 
 
 def _one_trace(reader: SpanReader, text: str, params: QueryParams) -> list[Json]:
