@@ -64,6 +64,8 @@ def router(engine: SqlEngine) -> APIRouter:
 def parse_body(body: bytes, content_type: str) -> tuple[str, int | None, str | None]:
     """(query, max_rows, format) from a JSON object or a plain-text body."""
     text = body.decode("utf-8", errors="replace")
+    if not text.strip():
+        return "", None, None
     if "json" not in content_type.lower() and not text.lstrip().startswith("{"):
         return text, None, None
     try:

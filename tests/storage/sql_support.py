@@ -73,3 +73,48 @@ def doc_examples() -> dict[str, str]:
         if m:
             examples[m.group(1)] = block
     return examples
+
+
+# A query that runs for minutes unless interrupted.
+HEAVY = "SELECT sum(a.i * b.i) FROM range(200000) a(i), range(200000) b(i)"
+
+FILE_ACCESS = "file system operations are disabled by configuration"
+NOT_SELECT = "only SELECT queries are allowed"
+ATTACKS = [
+    ("SELECT * FROM read_csv('/etc/passwd')", FILE_ACCESS),
+    ("SELECT * FROM read_text('/etc/passwd')", FILE_ACCESS),
+    ("SELECT * FROM read_blob('/etc/hostname')", FILE_ACCESS),
+    ("SELECT * FROM '/etc/passwd.csv'", FILE_ACCESS),
+    ("SELECT * FROM glob('/*')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('{segment}')", FILE_ACCESS),
+    ("SELECT * FROM parquet_metadata('{segment}')", FILE_ACCESS),
+    ("SELECT * FROM read_json('http://127.0.0.1:9/x.json')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('https://example.com/x.parquet')", FILE_ACCESS),
+    ("COPY (SELECT * FROM spans) TO '{tmp}/out.csv'", NOT_SELECT),
+    ("EXPORT DATABASE '{tmp}/export'", NOT_SELECT),
+    ("ATTACH '{tmp}/x.duckdb' AS x", NOT_SELECT),
+    ("INSTALL httpfs", NOT_SELECT),
+    ("LOAD httpfs", NOT_SELECT),
+    ("SET enable_external_access = true", NOT_SELECT),
+    ("SET memory_limit = '100GB'", NOT_SELECT),
+    ("RESET lock_configuration", NOT_SELECT),
+    ("PRAGMA enable_profiling", NOT_SELECT),
+    ("SET VARIABLE x = 1", NOT_SELECT),
+    ("CREATE TABLE t AS SELECT 1", NOT_SELECT),
+    ("CREATE MACRO m(x) AS x", NOT_SELECT),
+    ("INSERT INTO spans SELECT * FROM spans", NOT_SELECT),
+    ("UPDATE spans SET name = 'x'", NOT_SELECT),
+    ("DELETE FROM spans", NOT_SELECT),
+    ("DROP VIEW spans", NOT_SELECT),
+    ("DROP MACRO attr", NOT_SELECT),
+    ("CALL pragma_version()", NOT_SELECT),
+    ("CHECKPOINT", NOT_SELECT),
+    ("EXPLAIN ANALYZE SELECT 1", NOT_SELECT),
+    ("SELECT 1; DROP VIEW spans", "one statement per query"),
+    ("SELECT * FROM query('ATTACH ''{tmp}/x.duckdb''')", "Expected a single SELECT statement"),
+    ("SELECT * FROM snap", "does not exist"),  # a Python variable in the engine: never scanned
+]
+
+
+def attack(template: str, store: SegmentStore, tmp: Path) -> str:
+    return template.format(segment=store.snapshot().segments[0].path, tmp=tmp)

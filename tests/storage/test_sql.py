@@ -19,9 +19,17 @@ from storage.schema import SPAN_SCHEMA, ValueType
 from storage.sql import SqlBusy, SqlEngine, SqlError, SqlTimeout
 from storage.sql_views import TYPE_NAMES
 from storage.store import SegmentStore
-from tests.storage.sql_support import DEPENDENCY_CALLS, all_spans, dependency_spans, doc_examples, load_store
+from tests.storage.sql_support import (
+    ATTACKS,
+    DEPENDENCY_CALLS,
+    HEAVY,
+    all_spans,
+    attack,
+    dependency_spans,
+    doc_examples,
+    load_store,
+)
 
-HEAVY = "SELECT sum(a.i * b.i) FROM range(200000) a(i), range(200000) b(i)"
 Row = dict[str, Any]
 
 
@@ -324,48 +332,6 @@ def test_plain_duckdb_reads_the_store_directory(tmp_path: Path, spans: list[Row]
 
 
 # --- safety ------------------------------------------------------------------------------------------
-FILE_ACCESS = "file system operations are disabled by configuration"
-NOT_SELECT = "only SELECT queries are allowed"
-ATTACKS = [
-    ("SELECT * FROM read_csv('/etc/passwd')", FILE_ACCESS),
-    ("SELECT * FROM read_text('/etc/passwd')", FILE_ACCESS),
-    ("SELECT * FROM read_blob('/etc/hostname')", FILE_ACCESS),
-    ("SELECT * FROM '/etc/passwd.csv'", FILE_ACCESS),
-    ("SELECT * FROM glob('/*')", FILE_ACCESS),
-    ("SELECT * FROM read_parquet('{segment}')", FILE_ACCESS),
-    ("SELECT * FROM parquet_metadata('{segment}')", FILE_ACCESS),
-    ("SELECT * FROM read_json('http://127.0.0.1:9/x.json')", FILE_ACCESS),
-    ("SELECT * FROM read_parquet('https://example.com/x.parquet')", FILE_ACCESS),
-    ("COPY (SELECT * FROM spans) TO '{tmp}/out.csv'", NOT_SELECT),
-    ("EXPORT DATABASE '{tmp}/export'", NOT_SELECT),
-    ("ATTACH '{tmp}/x.duckdb' AS x", NOT_SELECT),
-    ("INSTALL httpfs", NOT_SELECT),
-    ("LOAD httpfs", NOT_SELECT),
-    ("SET enable_external_access = true", NOT_SELECT),
-    ("SET memory_limit = '100GB'", NOT_SELECT),
-    ("RESET lock_configuration", NOT_SELECT),
-    ("PRAGMA enable_profiling", NOT_SELECT),
-    ("SET VARIABLE x = 1", NOT_SELECT),
-    ("CREATE TABLE t AS SELECT 1", NOT_SELECT),
-    ("CREATE MACRO m(x) AS x", NOT_SELECT),
-    ("INSERT INTO spans SELECT * FROM spans", NOT_SELECT),
-    ("UPDATE spans SET name = 'x'", NOT_SELECT),
-    ("DELETE FROM spans", NOT_SELECT),
-    ("DROP VIEW spans", NOT_SELECT),
-    ("DROP MACRO attr", NOT_SELECT),
-    ("CALL pragma_version()", NOT_SELECT),
-    ("CHECKPOINT", NOT_SELECT),
-    ("EXPLAIN ANALYZE SELECT 1", NOT_SELECT),
-    ("SELECT 1; DROP VIEW spans", "one statement per query"),
-    ("SELECT * FROM query('ATTACH ''{tmp}/x.duckdb''')", "Expected a single SELECT statement"),
-    ("SELECT * FROM snap", "does not exist"),  # a Python variable in the engine: never scanned
-]
-
-
-def attack(template: str, store: SegmentStore, tmp: Path) -> str:
-    return template.format(segment=store.snapshot().segments[0].path, tmp=tmp)
-
-
 @pytest.mark.parametrize(("query", "message"), ATTACKS, ids=[q for q, _ in ATTACKS])
 def test_attack_is_refused_with_a_clear_error(engine: SqlEngine, store: SegmentStore, tmp_path: Path,
                                               query: str, message: str) -> None:
