@@ -305,9 +305,20 @@ def get_traces_returns_the_whole_trace(store: Store) -> None:
 def get_traces_skips_a_missing_trace_silently(store: Store) -> None:
     write(store, suite_trace("example_trace"))
     eventually(lambda: _nonempty(store.get_traces([tid(0x11)])))
-    assert store.get_traces([tid(0xdead)]).num_rows == 0
+    missing = store.get_traces([tid(0xdead)])
+    assert missing.num_rows == 0 and missing.schema.equals(SPAN_SCHEMA)
+    nothing = store.find_traces(TraceQuery(service_name="no-such-service"))
+    assert nothing.num_rows == 0 and nothing.schema.equals(SPAN_SCHEMA)
     both = store.get_traces([tid(0xdead), tid(0x11)])
     assert trace_ids_of(both) == {tid(0x11)}
+
+
+def writes_become_visible_within_about_a_second(store: Store) -> None:
+    # No ``settle``: the contract alone ("visible ... within about a second"), with some slack.
+    store.write(spans_table([span(0x3E, 1, "visible-svc")]))
+    eventually(lambda: _rows(store.get_traces([tid(0x3E)]), 1), timeout=2.0)
+    eventually(lambda: _assert_equal(store.find_trace_ids(TraceQuery(service_name="visible-svc")),
+                                     [tid(0x3E)]), timeout=2.0)
 
 
 def get_traces_returns_a_10008_span_trace(store: Store) -> None:
@@ -485,6 +496,7 @@ STORE_CASES: list[Callable[[Store], None]] = [
     get_operations_lists_names_with_kinds,
     get_traces_returns_the_whole_trace,
     get_traces_skips_a_missing_trace_silently,
+    writes_become_visible_within_about_a_second,
     get_traces_returns_a_10008_span_trace,
     get_traces_preserves_duplicate_span_ids,
     get_traces_ignores_time_hints_outside_some_spans,

@@ -21,7 +21,7 @@ def _parquet(data_dir: Path) -> Any:
     # cases fail here rather than the whole module failing to import.
     from storage.store import open_store
 
-    return open_store(data_dir, flush_interval_s=0.2)
+    return open_store(data_dir)  # the default flush interval: the one users run
 
 
 BACKENDS: dict[str, Callable[[Path], Any]] = {"memory": _memory, "parquet": _parquet}
