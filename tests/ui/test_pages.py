@@ -52,6 +52,12 @@ def test_compare_highlights_differences(page: Page) -> None:
     table = page.locator("table.data")
     expect(table.locator("tr.diff-added", has_text="PlaceOrder")).to_have_count(1)
     expect(table.locator("tr.diff-removed", has_text="ListItems")).to_have_count(1)
+    # Side by side: one waterfall per trace, differing spans highlighted (here: every span differs).
+    grids = page.get_by_role("treegrid")
+    expect(grids).to_have_count(2)
+    expect(grids.nth(0)).to_have_attribute("aria-rowcount", "3")
+    expect(grids.nth(1)).to_have_attribute("aria-rowcount", "7")
+    expect(grids.nth(1).locator(".wf-row.is-match")).to_have_count(7)
     save_screenshot(page, "compare")
 
 

@@ -53,6 +53,14 @@ export function getDependencies(endMs, lookbackMs) {
     .then((d) => d || []);
 }
 
+/** Jaeger SPM: /api/metrics/{calls,errors,latencies}; resolves to the proto-JSON MetricFamily. */
+export async function getMetrics(metric, params) {
+  const response = await fetch(`/api/metrics/${metric}?${params}`);
+  const body = await readJson(response);
+  if (!response.ok) throw new Error(errorMessage(body, response));
+  return body;
+}
+
 /** Convert an OTLP JSON document to Jaeger UI traces on the server, without storing it. */
 export function transformOtlp(text) {
   return envelope('/api/transform', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: text})

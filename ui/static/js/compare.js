@@ -3,6 +3,7 @@
 import {getTrace} from './api.js';
 import {buildTrace} from './trace-model.js';
 import {fmtDuration, h, sortableTable} from './util.js';
+import {Waterfall} from './waterfall.js';
 
 function groups(model) {
   const out = new Map();
@@ -45,6 +46,16 @@ function rowClass(r) {
   return '';
 }
 
+/** A waterfall of one side, with the spans whose (service, operation) differs highlighted. */
+function sideWaterfall(model, changed, idPrefix) {
+  const wf = new Waterfall(model, {idPrefix});
+  const marks = new Uint8Array(model.spans.length);
+  for (const s of model.spans) if (changed.has(`${s.service}\u0000${s.name}`)) marks[s.index] = 1;
+  wf.matches = marks;
+  wf.matchInfo.textContent = `${marks.reduce((a, b) => a + b, 0)} differing spans highlighted`;
+  return wf;
+}
+
 export async function render(root, [idA, idB]) {
   root.append(h('p', {class: 'muted'}, 'Loading traces…'));
   const [a, b] = (await Promise.all([getTrace(idA), getTrace(idB)])).map(buildTrace);
@@ -56,12 +67,17 @@ export async function render(root, [idA, idB]) {
     {key: 'delta', label: 'B − A', num: true, fmt: (v) => (v > 0 ? '+' : '') + fmtDuration(v)},
     {key: 'errorsA', label: 'Errors A', num: true}, {key: 'errorsB', label: 'Errors B', num: true},
   ];
+  const rows = diffRows(a, b);
+  const changed = new Set(rows.filter((r) => rowClass(r)).map((r) => `${r.service}\u0000${r.operation}`));
+  const sides = [sideWaterfall(a, changed, 'wfa'), sideWaterfall(b, changed, 'wfb')];
   root.replaceChildren(h('div', {class: 'compare-page'},
     h('h1', {}, 'Compare traces'),
     h('div', {class: 'compare-sides'}, summary('A', a), summary('B', b)),
     h('p', {class: 'legend'}, h('span', {class: 'diff-added'}, 'only in B'), h('span', {class: 'diff-removed'},
       'only in A'), h('span', {class: 'diff-count'}, 'span count differs'), h('span', {class: 'diff-slower'},
       'B >10% slower'), h('span', {class: 'diff-faster'}, 'B >10% faster')),
-    sortableTable(cols, diffRows(a, b), {caption: 'Spans matched by service and operation', sortKey: 'delta',
-      rowClass})));
+    sortableTable(cols, rows, {caption: 'Spans matched by service and operation', sortKey: 'delta', rowClass}),
+    h('div', {class: 'compare-sides compare-waterfalls'}, sides.map((w) => w.el))));
+  for (const w of sides) w.renderRows();
+  return () => sides.forEach((w) => w.destroy());
 }

@@ -1,11 +1,8 @@
 // Service map (/map): the dependency graph for a time range, and RED charts for the chosen service.
-// The graph comes from /api/dependencies; error rates per edge and the RED series come from SQL.
-import {getDependencies, runSql, sqlString} from './api.js';
+// The graph comes from /api/dependencies, error rates per edge from SQL, RED series from /api/metrics.
+import {getDependencies, getMetrics, runSql} from './api.js';
 import {errorBox, h, loadPlotly, navigate, serviceColor} from './util.js';
 
-// Requests are the spans through which work enters a service: server and consumer spans, and roots.
-const ENTRY_SPANS = "(CAST(kind AS VARCHAR) IN ('2', '5', 'server', 'consumer', 'SPAN_KIND_SERVER', 'SPAN_KIND_CONSUMER')" +
-  ' OR parent_span_id IS NULL)';
 const LOOKBACKS = [['1h', 3600], ['6h', 6 * 3600], ['24h', 86400], ['2d', 2 * 86400], ['7d', 7 * 86400]];
 const SVG = 'http://www.w3.org/2000/svg';
 const COLUMN = 340; // px between dependency levels: room for an edge label between two nodes
@@ -87,53 +84,58 @@ async function edgeErrors(startUs) {
   return new Map(res.rows.map((r) => [`${r[0]}\u0000${r[1]}`, {calls: Number(r[2]), errors: Number(r[3])}]));
 }
 
+/** One series of a proto-JSON MetricFamily from /api/metrics: [{t: Date, v: number}]. */
+function series(family) {
+  const metric = (family && family.metrics && family.metrics[0]) || {metricPoints: []};
+  return metric.metricPoints.map((p) => ({t: new Date(p.timestamp), v: Number(p.gaugeValue.doubleValue)}));
+}
+
+// RED from Jaeger's SPM endpoints (/api/metrics/...), which spanlake computes from stored spans:
+// calls of the service's server and consumer spans, the fraction in error, and latency quantiles.
 async function redCharts(el, service, lookbackS) {
-  const startUs = (Date.now() - lookbackS * 1000) * 1000;
-  const step = Math.max(60, Math.round(lookbackS / 60));
+  const endMs = Date.now();
+  const stepMs = Math.max(60_000, Math.round((lookbackS * 1000) / 60));
+  const base = new URLSearchParams({service, endTs: String(endMs), lookback: String(lookbackS * 1000),
+    step: String(stepMs), ratePer: String(stepMs)});
+  base.append('spanKind', 'server');
+  base.append('spanKind', 'consumer');
+  const get = (metric, extra = {}) => getMetrics(metric, new URLSearchParams([...base, ...Object.entries(extra)]));
   el.replaceChildren(h('h2', {}, `RED: ${service}`), h('p', {class: 'muted'}, 'Loading…'));
-  let res;
+  let calls; let errors; let quantiles;
   try {
-    res = await runSql(`SELECT epoch_ms(time_bucket(INTERVAL '${step} seconds', CAST(start_time AS TIMESTAMP))) AS t,
-      count(*) AS requests,
-      count(*) FILTER (WHERE CAST(status_code AS VARCHAR) IN ('2', 'ERROR', 'STATUS_CODE_ERROR')) AS errors,
-      quantile_cont(duration_ms, 0.5) AS p50, quantile_cont(duration_ms, 0.95) AS p95,
-      quantile_cont(duration_ms, 0.99) AS p99
-      FROM spans WHERE service_name = ${sqlString(service)} AND start_time >= make_timestamp(${Math.floor(startUs)})
-        AND ${ENTRY_SPANS}
-      GROUP BY t ORDER BY t`);
+    [calls, errors, ...quantiles] = await Promise.all([get('calls'), get('errors'),
+      ...[0.5, 0.95, 0.99].map((q) => get('latencies', {quantile: String(q)}))]);
   } catch (err) {
     el.replaceChildren(h('h2', {}, `RED: ${service}`), errorBox(err.message));
     return;
   }
   const Plotly = await loadPlotly();
-  const t = res.rows.map((r) => new Date(Number(r[0])));
-  const col = (i) => res.rows.map((r) => Number(r[i]));
-  const traceLink = (extra) => (ev) => {
-    if (!ev.points.length) return;
-    const s = ev.points[0].x instanceof Date ? ev.points[0].x.getTime() : new Date(ev.points[0].x).getTime();
-    const q = new URLSearchParams({service, lookback: 'custom', start: String(s * 1000),
-      end: String((s + step * 1000) * 1000), run: '1', ...extra});
-    navigate(`/search?${q}`);
-  };
-  const chart = (title, series, extra) => {
+  const searchUrl = (fromMs, toMs, extra) => `/search?${new URLSearchParams({service, lookback: 'custom',
+    start: String(fromMs * 1000), end: String(toMs * 1000), run: '1', ...extra})}`;
+  const chart = (title, data, extra) => {
     const div = h('div', {class: 'red-chart', role: 'img', 'aria-label': `${title} for ${service}; click a point for traces`});
-    const box = h('figure', {}, h('figcaption', {}, title, ' ', h('a', {href: `/search?${new URLSearchParams({
-      service, lookback: 'custom', start: String(Math.floor(startUs)), end: String(Date.now() * 1000), run: '1',
-      ...extra})}`}, 'traces')), div);
-    Plotly.newPlot(div, series, {margin: {l: 50, r: 10, t: 5, b: 30}, height: 180, showlegend: series.length > 1,
-      legend: {orientation: 'h'}}, {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', traceLink(extra)));
+    const box = h('figure', {}, h('figcaption', {}, title, ' ',
+      h('a', {href: searchUrl(endMs - lookbackS * 1000, endMs, extra)}, 'traces')), div);
+    Plotly.newPlot(div, data, {margin: {l: 50, r: 10, t: 5, b: 30}, height: 180, showlegend: data.length > 1,
+      legend: {orientation: 'h'}}, {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', (ev) => {
+      if (!ev.points.length) return;
+      // Each point aggregates the step that ends at it: open the traces of that window.
+      const at = new Date(ev.points[0].x).getTime();
+      navigate(searchUrl(at - stepMs, at, extra));
+    }));
     return box;
   };
-  const perMin = 60 / step;
+  const line = (points, extra = {}) => ({x: points.map((p) => p.t), y: points.map((p) => p.v), type: 'scatter',
+    mode: 'lines+markers', ...extra});
+  const callPoints = series(calls).map((p) => ({t: p.t, v: p.v * 60}));
+  const errorPoints = series(errors).map((p) => ({t: p.t, v: p.v * 100}));
   el.replaceChildren(h('h2', {}, `RED: ${service}`),
-    h('p', {class: 'muted'}, `Server, consumer and root spans in ${step}s buckets over the last ${lookbackS / 3600}h;` +
+    h('p', {class: 'muted'}, `Server and consumer spans, ${stepMs / 1000}s steps over the last ${lookbackS / 3600}h;` +
       ' click a point to see its traces.'),
-    h('div', {class: 'red-grid'},
-      chart('Requests per minute', [{x: t, y: col(1).map((v) => v * perMin), type: 'scatter', mode: 'lines+markers'}], {}),
-      chart('Error rate (%)', [{x: t, y: col(2).map((e, i) => (col(1)[i] ? (100 * e) / col(1)[i] : 0)),
-        type: 'scatter', mode: 'lines+markers', line: {color: '#d62728'}}], {tags: 'error=true'}),
-      chart('Latency (ms)', ['p50', 'p95', 'p99'].map((name, k) => ({x: t, y: col(3 + k), name, type: 'scatter',
-        mode: 'lines'})), {})));
+    h('div', {class: 'red-grid', dataset: {service}},
+      chart('Requests per minute', [line(callPoints)], {}),
+      chart('Error rate (%)', [line(errorPoints, {line: {color: '#d62728'}})], {tags: 'error=true'}),
+      chart('Latency (ms)', ['p50', 'p95', 'p99'].map((name, k) => line(series(quantiles[k]), {name})), {})));
 }
 
 export async function render(root, _params, query) {

@@ -8,8 +8,9 @@ const OVERSCAN = 12;
 const MAX_INDENT_LEVELS = 40;
 
 export class Waterfall {
-  constructor(model, {onSelect} = {}) {
+  constructor(model, {onSelect, idPrefix = 'wf'} = {}) {
     this.model = model;
+    this.idPrefix = idPrefix; // row element ids must stay unique when two waterfalls share a page
     this.onSelect = onSelect || (() => {});
     this.collapsed = new Uint8Array(model.spans.length);
     this.matches = null;
@@ -96,7 +97,7 @@ export class Waterfall {
     const nodes = [];
     for (let r = first; r < last; r++) nodes.push(this.row(r));
     this.spacer.replaceChildren(...nodes);
-    const active = this.rows.length ? `wf-row-${this.rows[this.focusRow]}` : '';
+    const active = this.rows.length ? `${this.idPrefix}-row-${this.rows[this.focusRow]}` : '';
     if (active) this.viewport.setAttribute('aria-activedescendant', active);
     const total = this.rows.length * ROW_HEIGHT || 1;
     this.minimapWindow.style.top = `${(top / total) * 100}%`;
@@ -121,7 +122,7 @@ export class Waterfall {
     const color = serviceColor(s.service);
     const indent = Math.min(s.depth, MAX_INDENT_LEVELS) * 12;
     return h('div', {
-      class: classes.join(' '), role: 'row', id: `wf-row-${s.index}`, style: `top:${r * ROW_HEIGHT}px`,
+      class: classes.join(' '), role: 'row', id: `${this.idPrefix}-row-${s.index}`, style: `top:${r * ROW_HEIGHT}px`,
       'aria-rowindex': r + 1, 'aria-level': s.depth + 1, 'aria-expanded': hasKids ? String(!collapsed) : null,
       'aria-selected': String(s.index === this.selected), dataset: {span: s.index, spanId: s.spanID,
         critical: String(s.critical)},
