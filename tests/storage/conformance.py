@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -321,6 +322,37 @@ def writes_become_visible_within_about_a_second(store: Store) -> None:
                                      [tid(0x3E)]), timeout=2.0)
 
 
+def concurrent_writes_are_all_stored(store: Store) -> None:
+    # Transports call ``write`` from many threads at once (FastAPI's pool, gRPC workers).
+    def writer(base: int) -> None:
+        for i in range(25):
+            store.write(spans_table([span(base + i, 1, "threads-svc", start=BASE_NS + base + i)]))
+
+    threads = [threading.Thread(target=writer, args=(base,)) for base in (0x1000, 0x2000, 0x3000, 0x4000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    settle(store)
+    query = TraceQuery(service_name="threads-svc", search_depth=1000)
+    found = eventually(lambda: _rows(store.find_traces(query), 100))
+    assert len(trace_ids_of(found)) == 100
+
+
+def a_rejected_write_stores_nothing(store: Store) -> None:
+    good = spans_table([span(0x3F, 1, "kept-svc")])
+    bad = good.drop_columns(["name"])  # not in the span schema
+    try:
+        store.write(bad)
+    except Exception:  # any error will do; what matters is that nothing of it is stored
+        pass
+    else:
+        raise AssertionError("a table without the name column was accepted")
+    write(store, good)
+    eventually(lambda: _assert_equal(store.get_services(), ["kept-svc"]))
+    assert store.get_traces([tid(0x3F)]).num_rows == 1
+
+
 def get_traces_returns_a_10008_span_trace(store: Store) -> None:
     trace = big_trace(tid(0x1A46E), np.arange(1, 10_009, dtype=np.uint64), BASE_NS)
     write(store, trace)
@@ -497,6 +529,8 @@ STORE_CASES: list[Callable[[Store], None]] = [
     get_traces_returns_the_whole_trace,
     get_traces_skips_a_missing_trace_silently,
     writes_become_visible_within_about_a_second,
+    concurrent_writes_are_all_stored,
+    a_rejected_write_stores_nothing,
     get_traces_returns_a_10008_span_trace,
     get_traces_preserves_duplicate_span_ids,
     get_traces_ignores_time_hints_outside_some_spans,
