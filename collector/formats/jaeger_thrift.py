@@ -102,7 +102,31 @@ def _process(raw: dict[int, Any], b64: bool) -> jm.Process:
 def _tags(raw: Any, where: str, b64: bool) -> jm.Tags:
     if not isinstance(raw, list):
         raise FormatError(f"{where} is not a list")
-    return [_tag(t, f"{where}[{i}]", b64) for i, t in enumerate(raw)]
+    out: jm.Tags = []
+    for i, t in enumerate(raw):
+        fast = _well_formed_tag(t)
+        out.append(fast if fast is not None else _tag(t, f"{where}[{i}]", b64))
+    return out
+
+
+def _well_formed_tag(raw: Any) -> tuple[str, Any] | None:
+    """The common case without building error context: None sends the tag down the careful path."""
+    if type(raw) is not dict:
+        return None
+    try:
+        key = raw[1].decode()
+        vtype = raw[2]
+        if vtype == TAG_STRING:
+            return key, raw[3].decode()
+        if vtype == TAG_LONG and type(raw[6]) is int:
+            return key, raw[6]
+        if vtype == TAG_BOOL and type(raw[5]) is bool:
+            return key, raw[5]
+        if vtype == TAG_DOUBLE and type(raw[4]) is float:
+            return key, raw[4]
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        pass
+    return None
 
 
 def _tag(raw: Any, where: str, b64: bool) -> tuple[str, Any]:
