@@ -116,6 +116,8 @@ def _well_formed_tag(raw: Any) -> tuple[str, Any] | None:
     try:
         key = raw[1].decode()
         vtype = raw[2]
+        if type(vtype) is not int:
+            return None
         if vtype == TAG_STRING:
             return key, raw[3].decode()
         if vtype == TAG_LONG and type(raw[6]) is int:
