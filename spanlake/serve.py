@@ -13,7 +13,7 @@ import grpc
 import uvicorn
 from fastapi import FastAPI
 
-from collector import otlp_grpc, otlp_http
+from collector import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, sampling, zipkin_http
 from collector.formats.otlp import decode_otlp_json
 from query import app as query_app
 from spanlake.config import Settings
@@ -45,13 +45,25 @@ def open_store(settings: Settings) -> SegmentStore:
 
 
 def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
+    limit = settings.max_request_bytes
+    strategies = sampling.load_strategies(settings.sampling_strategies)
     if settings.otlp_grpc_port:
-        server = otlp_grpc.grpc_server(settings.max_request_bytes)
+        server = otlp_grpc.grpc_server(limit)
         server.add_generic_rpc_handlers([otlp_grpc.export_handler(store)])
-        _bind(server, settings.host, settings.otlp_grpc_port)
-        out.grpc.append(server)
-    if settings.otlp_http_port:
-        out.http.append((otlp_http.make_app(store, settings.max_request_bytes), settings.otlp_http_port))
+        out.grpc.append(_bind(server, settings.host, settings.otlp_grpc_port))
+    if settings.jaeger_grpc_port:
+        server = otlp_grpc.grpc_server(limit)
+        jaeger_grpc.add_collector_service(server, store)
+        jaeger_grpc.add_sampling_service(server, strategies)
+        out.grpc.append(_bind(server, settings.host, settings.jaeger_grpc_port))
+    for app, port in [
+        (otlp_http.make_app(store, limit), settings.otlp_http_port),
+        (jaeger_http.make_app(store, strategies, max_body_bytes=limit), settings.jaeger_http_port),
+        (zipkin_http.make_app(store, limit), settings.zipkin_port),
+        (sampling.make_sampling_app(strategies), settings.sampling_port),
+    ]:
+        if port:
+            out.http.append((app, port))
 
 
 def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
@@ -106,6 +118,7 @@ async def _run(settings: Settings, listeners: Listeners) -> int:
     return 1 if failed else 0
 
 
-def _bind(server: grpc.Server, host: str, port: int) -> None:
+def _bind(server: grpc.Server, host: str, port: int) -> grpc.Server:
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise SystemExit(f"spanlake: cannot listen on {host}:{port}")
+    return server

@@ -65,6 +65,7 @@ class SpanlakeProcess:
                 "--host", "127.0.0.1", "--log-level", "info"]
         for name, flag in _PORT_FLAGS.items():
             args += [flag, str(self.ports[name])]
+        offset = len(self.log())  # a restart appends to the same log: look only at the new part
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPANLAKE_")} | self.env
         self.proc = subprocess.Popen(args + self.extra_args, stdout=log, stderr=log, env=env)
@@ -73,7 +74,7 @@ class SpanlakeProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"spanlake serve exited with {self.proc.returncode}:\n{self.log()}")
-            if "spanlake ready" in self.log():
+            if "spanlake ready" in self.log()[offset:]:
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"spanlake serve not ready after {timeout}s:\n{self.log()}")
