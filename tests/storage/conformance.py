@@ -1,8 +1,8 @@
 """The storage conformance suite: the cases every backend must pass, as plain functions of a store.
 
 Reproduces Jaeger's storage integration suite (reference/jaeger.md section 7, fixtures/README.md "How
-Jaeger runs its storage suite") plus the edge cases of the ``storage/api.py`` docstrings.
-``test_conformance.py`` runs every case against every backend.
+Jaeger runs its storage suite"; the fixture plumbing is in ``jaeger_suite.py``) plus the edge cases of
+the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every backend.
 
 Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
 read-after-write goes through ``settle`` (calls ``flush()`` when the store has one) and ``eventually``.
@@ -10,31 +10,31 @@ read-after-write goes through ``settle`` (calls ``flush()`` when the store has o
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from storage.api import DependencyLink, Operation, TraceQuery
-from storage.attributes import attrs, format_double
+from storage.attributes import attrs
 from storage.rows import spans_table
 from storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA, STATUS_ERROR
-from tests.paths import FIXTURES, JAEGER_SUITE
+from tests.storage.jaeger_suite import MEMORY_STORE, QueryCase, decode_fixture, query_cases, suite_trace
+from tests.storage.spans import (
+    BASE_NS,
+    NS_PER_DAY,
+    assert_same_spans,
+    big_trace,
+    span,
+    tid,
+    trace_ids_of,
+)
 
 T = TypeVar("T")
 Store = Any  # a SpanWriter + SpanReader; Any so backends need not share a base class
-
-NS_PER_DAY = 86_400 * 10**9
-FIXTURE_DAY = dt.date(2017, 1, 26)  # Jaeger's fixtures are dated 2017-01-25/26
-MEMORY_STORE = FIXTURES / "jaeger" / "memory-store"
 
 
 # -- read-after-write -------------------------------------------------------------------------------
@@ -65,146 +65,13 @@ def write(store: Store, *tables: pa.Table) -> None:
     settle(store)
 
 
-# -- fixtures and Jaeger's date shifting ------------------------------------------------------------
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def day_shift_ns() -> int:
-    """How far Jaeger's suite moves fixture times: 2017-01-26 -> yesterday, 2017-01-25 -> two days
-    ago, time of day kept (both are the same whole number of days)."""
-    return (_today() - dt.timedelta(days=1) - FIXTURE_DAY).days * NS_PER_DAY
-
-
-def shift_dates(table: pa.Table) -> pa.Table:
-    """The spans with every span and event timestamp moved by ``day_shift_ns()`` (Jaeger's dates.go)."""
-    shift = day_shift_ns()
-    for name in ("start_time_unix_nano", "end_time_unix_nano"):
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, pc.add(table.column(name), shift))
-    events = [[{**event, "time_unix_nano": event["time_unix_nano"] + shift} for event in span_events]
-              for span_events in table.column("events").to_pylist()]
-    index = table.schema.get_field_index("events")
-    return table.set_column(index, "events", pa.array(events, SPAN_SCHEMA.field("events").type))
-
-
-def shift_query_time(text: str) -> int:
-    """An RFC3339 time of ``queries.json`` with Jaeger's date replacement, as Unix nanoseconds."""
-    yesterday = _today() - dt.timedelta(days=1)
-    text = text.replace("2017-01-26", yesterday.isoformat())
-    text = text.replace("2017-01-25", (yesterday - dt.timedelta(days=1)).isoformat())
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
-
-
-def decode_fixture(path: Path) -> pa.Table:
-    # Imported here so this module (and the memory backend's other cases) loads before the OTLP
-    # converter lands; the cases that need fixtures fail loudly until then.
-    from collector.formats.otlp import decode_otlp_json
-
-    result = decode_otlp_json(path.read_bytes())
-    assert result.rejected == 0, f"{path.name}: {result.message}"
-    spans: pa.Table = result.spans
-    return spans
-
-
-def suite_trace(stem: str) -> pa.Table:
-    """A trace of Jaeger's suite (``traces/<stem>.json``), date-shifted."""
-    return shift_dates(decode_fixture(JAEGER_SUITE / "traces" / f"{stem}.json"))
-
-
-@dataclass(frozen=True)
-class QueryCase:
-    caption: str
-    query: TraceQuery
-    expected: tuple[str, ...]  # fixture stems
-
-
-def query_cases() -> list[QueryCase]:
-    """The 25 cases of ``queries.json`` as ``TraceQuery``s (times shifted, durations in ns)."""
-    raw = json.loads((JAEGER_SUITE / "queries.json").read_text())
-    return [QueryCase(case["Caption"], _trace_query(case["Query"]), tuple(case["ExpectedFixtures"]))
-            for case in raw]
-
-
-def _trace_query(raw: Mapping[str, Any]) -> TraceQuery:
-    # Go zero values mean "no filter"; Durations are time.Duration JSON, i.e. integer nanoseconds.
-    return TraceQuery(
-        service_name=raw["ServiceName"] or None,
-        operation_name=raw["OperationName"] or None,
-        attributes={key: tag_text(value) for key, value in (raw.get("Tags") or {}).items()},
-        start_time_min_ns=shift_query_time(raw["StartTimeMin"]),
-        start_time_max_ns=shift_query_time(raw["StartTimeMax"]),
-        duration_min_ns=raw["DurationMin"] or None,
-        duration_max_ns=raw["DurationMax"] or None,
-        search_depth=raw["NumTraces"],
-    )
-
-
-def tag_text(value: Any) -> str:
-    """A typed ``Tags`` value of HEAD's queries.json as the string a Jaeger client sends."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else format_double(value)
-    return str(value)
-
-
-def expected_json(caption: str) -> dict[str, Any]:
-    """``EXPECTED.json``'s resolution of a ``queries.json`` case: trace IDs and span counts."""
-    resolved = json.loads((JAEGER_SUITE / "EXPECTED.json").read_text())
-    cases = resolved["storage-integration (OTLP, jaeger@8498073f)"]
-    [case] = [c for c in cases if c["file"] == "queries.json" and c["caption"] == caption]
-    return dict(case)
-
-
-def check_expected_resolution(case: QueryCase) -> None:
-    """The traces a case expects, as loaded here, are those ``EXPECTED.json`` names, span for span."""
-    resolved = expected_json(case.caption)["expected"]
-    for stem, entry in zip(case.expected, resolved, strict=True):
-        trace = suite_trace(stem)
-        assert entry["fixture"] == stem
-        assert sorted(t.hex() for t in trace_ids_of(trace)) == sorted(entry["trace_ids"])
-        assert trace.num_rows == entry["spans"]
+# -- Jaeger's query cases -------------------------------------------------------------------------
 
 
 def load_query_fixtures(store: Store) -> None:
     """Write every trace named by any case first, so the others act as counter-examples."""
     stems = dict.fromkeys(stem for case in query_cases() for stem in case.expected)
     write(store, *(suite_trace(stem) for stem in stems))
-
-
-# -- comparing span tables --------------------------------------------------------------------------
-
-
-def canonical(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows in a fixed order: backends return spans in any order, and may split or merge batches."""
-    return sorted(table.select(SPAN_SCHEMA.names).to_pylist(), key=repr)
-
-
-_SORT_KEYS = [(name, "ascending") for name in
-              ("trace_id", "span_id", "start_time_unix_nano", "end_time_unix_nano", "name")]
-
-
-def assert_same_spans(actual: pa.Table, expected: pa.Table) -> None:
-    assert actual.num_rows == expected.num_rows, f"{actual.num_rows} spans, expected {expected.num_rows}"
-    if _sorted(actual).equals(_sorted(expected)):
-        return  # the fast path; anything else gets the row-by-row comparison and its message
-    got, want = canonical(actual), canonical(expected)
-    for got_row, want_row in zip(got, want, strict=True):
-        differing = [k for k in want_row if got_row[k] != want_row[k]]
-        assert not differing, f"span {want_row['span_id'].hex()} differs in {differing}"
-
-
-def _sorted(table: pa.Table) -> pa.Table:
-    table = table.select(SPAN_SCHEMA.names)
-    return table.take(pc.sort_indices(table, sort_keys=_SORT_KEYS)).combine_chunks()
-
-
-def trace_ids_of(table: pa.Table) -> set[bytes]:
-    return set(pc.unique(table.column("trace_id")).to_pylist())
 
 
 def check_query_case(store: Store, case: QueryCase) -> None:
@@ -218,63 +85,6 @@ def check_query_case(store: Store, case: QueryCase) -> None:
         assert set(store.find_trace_ids(case.query)) == trace_ids_of(expected)
 
     eventually(check)
-
-
-# -- building spans in code -------------------------------------------------------------------------
-
-BASE_NS = (int(time.time()) // 3600 - 24) * 3600 * 10**9  # a whole hour, a day ago: inside any window
-
-
-def tid(n: int) -> bytes:
-    return n.to_bytes(16, "big")
-
-
-def sid(n: int) -> bytes:
-    return n.to_bytes(8, "big")
-
-
-def span(trace: int, span_id: int, service: str, name: str = "op", *, parent: int | None = None,
-         start: int = BASE_NS, duration: int = 1000, **extra: Any) -> dict[str, Any]:
-    """One span row for ``spans_table``; ``extra`` sets any other column."""
-    return {"trace_id": tid(trace), "span_id": sid(span_id),
-            "parent_span_id": None if parent is None else sid(parent), "name": name,
-            "start_time_unix_nano": start, "end_time_unix_nano": start + duration,
-            "resource_attributes": attrs({"service.name": service}), **extra}
-
-
-def big_trace(trace_id: bytes, span_ids: np.ndarray, start_ns: int) -> pa.Table:
-    """A trace with one span per entry of ``span_ids`` (uint64), built column-wise: one template row
-    repeated, then the columns that differ replaced by vectorised arrays."""
-    n = len(span_ids)
-    template = spans_table([{
-        "trace_id": trace_id, "span_id": sid(1), "name": "big-op", "kind": SPAN_KIND_BY_NAME["server"],
-        "start_time_unix_nano": 0, "end_time_unix_nano": 0,
-        "resource_attributes": attrs({"service.name": "big-service", "host.name": "h1"}),
-        "span_attributes": attrs({"http.method": "GET", "retry": 3}),
-    }])
-    table = template.take(pa.array(np.zeros(n, dtype=np.int64)))
-    starts = start_ns + np.arange(n, dtype=np.int64) * 1000
-    durations = 500 + np.arange(n, dtype=np.int64) % 7
-    columns = {
-        "span_id": _ids(span_ids),
-        "parent_span_id": _ids(np.full(n, span_ids[0], dtype=np.uint64), root_is_null=True),
-        "start_time_unix_nano": pa.array(starts),
-        "end_time_unix_nano": pa.array(starts + durations),
-        "duration_nano": pa.array(durations),
-    }
-    for name, column in columns.items():
-        table = table.set_column(table.schema.get_field_index(name), SPAN_SCHEMA.field(name), column)
-    return table
-
-
-def _ids(values: np.ndarray, root_is_null: bool = False) -> pa.Array:
-    """uint64 span IDs as big-endian 8-byte binaries, without a Python loop; optionally the first
-    one null (a root span has no parent)."""
-    valid = np.ones(len(values), dtype=bool)
-    valid[0] = not root_is_null
-    validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
-    data = pa.py_buffer(values.astype(">u8").tobytes())
-    return pa.Array.from_buffers(pa.binary(8), len(values), [validity, data])
 
 
 # -- the cases --------------------------------------------------------------------------------------

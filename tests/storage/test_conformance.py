@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storage.memory import MemoryStore
-from tests.storage import conformance
+from tests.storage import conformance, jaeger_suite
 
 
 def _memory(_: Path) -> Any:
@@ -48,7 +48,7 @@ def suite_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         yield store
 
 
-QUERY_CASES = conformance.query_cases()
+QUERY_CASES = jaeger_suite.query_cases()
 
 
 def test_jaeger_suite_has_25_query_cases() -> None:
@@ -56,13 +56,13 @@ def test_jaeger_suite_has_25_query_cases() -> None:
 
 
 @pytest.mark.parametrize("case", QUERY_CASES, ids=[case.caption for case in QUERY_CASES])
-def test_expected_traces_are_those_expected_json_names(case: conformance.QueryCase) -> None:
-    conformance.check_expected_resolution(case)
+def test_expected_traces_are_those_expected_json_names(case: jaeger_suite.QueryCase) -> None:
+    jaeger_suite.check_expected_resolution(case)
 
 
 @pytest.mark.parametrize("case", QUERY_CASES, ids=[case.caption for case in QUERY_CASES])
 def test_find_traces_returns_exactly_the_expected_traces(
-    suite_store: Any, case: conformance.QueryCase
+    suite_store: Any, case: jaeger_suite.QueryCase
 ) -> None:
     conformance.check_query_case(suite_store, case)
 

@@ -8,7 +8,7 @@ import pytest
 from storage.api import TraceQuery
 from storage.memory import MemoryStore
 from storage.rows import spans_table
-from tests.storage.conformance import span, tid
+from tests.storage.spans import span, tid
 
 
 def test_write_is_visible_on_return() -> None:

@@ -10,7 +10,7 @@ from storage.matching import MATCH_COLUMNS, tag_holds
 from storage.rows import spans_table
 from storage.schema import ValueType
 from storage.tag_masks import tag_mask, tags_mask
-from tests.storage.conformance import span
+from tests.storage.spans import span
 
 KEYS = ["k", "resource.k", "j", "error", "span.status", "span.kind", "scope.name"]
 VALUES: list[Any] = ["v", "w", "", 0, 1, -7, 2**63 - 1, 1.0, 72.5, -0.0, float("nan"), float("inf"),
