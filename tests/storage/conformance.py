@@ -163,6 +163,19 @@ def a_rejected_write_stores_nothing(store: Store) -> None:
     assert store.get_traces([tid(0x3F)]).num_rows == 1
 
 
+def a_trace_written_in_several_requests_is_returned_whole(store: Store) -> None:
+    # Spans of one trace arrive in separate requests; a backend may hold them in different places
+    # (flushed segments and an unflushed tail) and must still return the trace whole.
+    first = spans_table([span(0x3D, 1, "split-svc", "root")])
+    second = spans_table([span(0x3D, 2, "split-svc", "child", parent=1, start=BASE_NS + 5000)])
+    write(store, first)
+    store.write(second)
+    found = eventually(lambda: _rows(store.get_traces([tid(0x3D)]), 2))
+    assert_same_spans(found, pa.concat_tables([first, second]))
+    by_child = TraceQuery(service_name="split-svc", operation_name="child")
+    eventually(lambda: _rows(store.find_traces(by_child), 2))
+
+
 def get_traces_returns_a_10008_span_trace(store: Store) -> None:
     trace = big_trace(tid(0x1A46E), np.arange(1, 10_009, dtype=np.uint64), BASE_NS)
     write(store, trace)
@@ -341,6 +354,7 @@ STORE_CASES: list[Callable[[Store], None]] = [
     writes_become_visible_within_about_a_second,
     concurrent_writes_are_all_stored,
     a_rejected_write_stores_nothing,
+    a_trace_written_in_several_requests_is_returned_whole,
     get_traces_returns_a_10008_span_trace,
     get_traces_preserves_duplicate_span_ids,
     get_traces_ignores_time_hints_outside_some_spans,
