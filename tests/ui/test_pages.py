@@ -69,3 +69,16 @@ def test_opening_an_otlp_file_shows_its_spans_without_storing_them(page: Page) -
     ops = set(page.locator(".wf-op").all_inner_texts())
     assert ops == {f"example-operation-{i}" for i in (1, 2, 3, 4)}
     save_screenshot(page, "open-file")
+
+
+def test_a_downloaded_trace_json_opens_again_from_the_file(page: Page, tmp_path) -> None:
+    page.goto(f"/trace/{CHECKOUT_TRACE}")
+    page.get_by_role("tab", name="JSON").click()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download JSON").click()
+    saved = tmp_path / "trace.json"
+    dl.value.save_as(saved)
+    page.goto("/open")
+    page.locator("input[type=file]").set_input_files(str(saved))
+    expect(page.get_by_role("treegrid")).to_have_attribute("aria-rowcount", "7")
+    expect(page.locator(".wf-row.is-critical")).to_have_count(5)

@@ -113,7 +113,7 @@ function resultRow(s, selected, onToggle) {
       h('input', {type: 'checkbox', 'aria-label': `Select ${s.traceID} for comparison`, checked: selected.has(s.traceID),
         onchange: (e) => onToggle(s.traceID, e.target.checked)}),
       h('a', {href: `/trace/${s.traceID}`, class: 'result-title'}, `${s.rootService}: ${s.rootName}`),
-      h('span', {class: 'trace-id'}, s.traceID.slice(0, 12)),
+      h('span', {class: 'trace-id mono'}, s.traceID),
       h('span', {class: 'duration'}, fmtDuration(s.duration))),
     h('div', {class: 'result-meta'},
       h('span', {}, `${s.spanCount} spans`),
