@@ -121,8 +121,8 @@ class Reader:
                params: dict[str, Any]) -> pa.Table:
         cur = self._cursor(snap)
         try:
-            result = cur.execute(sql.format(spans=self._relation_sql(segments)), params)
-            return result.fetch_arrow_table()
+            relation = cur.sql(sql.format(spans=self._relation_sql(segments)), params=params)
+            return relation.to_arrow_table()
         finally:
             cur.close()
 

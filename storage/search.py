@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from storage.api import TraceQuery
+from storage.attributes import attr
 from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
 
 _STATUS_BY_NAME = {"unset": 0, "ok": 1, "error": 2}
@@ -74,13 +76,14 @@ def _tag_condition(key: str, value: str, param: Any) -> str:
 def _special_condition(key: str, value: str, param: Any) -> str | None:
     """Jaeger's special tag keys; None when ``key`` is an ordinary attribute key."""
     low = value.lower()
-    if key == "error" and low in ("true", "false"):
-        status = f"status_code {'=' if low == 'true' else '<>'} {STATUS_ERROR}"
-        return f"({status} OR {_has('span_attributes', key, value, param)})"
-    if key == "span.status" and low in _STATUS_BY_NAME:
-        return f"status_code = {param(_STATUS_BY_NAME[low])}"
-    if key == "span.kind" and low in SPAN_KIND_BY_NAME:
-        return f"kind = {param(SPAN_KIND_BY_NAME[low])}"
+    if key == "error" and low in ("true", "false"):  # span status only, as Jaeger's memory store
+        return f"status_code {'=' if low == 'true' else '<>'} {STATUS_ERROR}"
+    if key == "span.status":
+        code = _STATUS_BY_NAME.get(low.removeprefix("status_code_"))
+        return "FALSE" if code is None else f"status_code = {param(code)}"
+    if key == "span.kind":
+        kind = SPAN_KIND_BY_NAME.get(low.removeprefix("span_kind_")) if low else None
+        return "FALSE" if kind is None else f"kind = {param(kind)}"
     if key == "scope.name":
         return f"scope_name = {param(value)}"
     if key == "scope.version":
@@ -101,8 +104,25 @@ def _has(column: str, key: str, value: str, param: Any) -> str:
     as_bytes = _parse_base64(value)
     if as_bytes is not None:
         options.append(f"a.bytes = {param(as_bytes)}")
+    as_container = _container_json(value)
+    if as_container is not None:  # arrays and maps are stored as typed OTLP/JSON text
+        options.append(f"a.str = {param(as_container)}")
     values = " OR ".join(options)
     return f"len(list_filter({column}, lambda a: a.key = {param(key)} AND ({values}))) > 0"
+
+
+def _container_json(text: str) -> str | None:
+    """The stored form of an array or map whose AsString text is ``text``, if it is one."""
+    if not text.startswith(("[", "{")):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, list | dict):
+        return None
+    stored: str | None = attr("", value)["str"]
+    return stored
 
 
 def _parse_int(text: str) -> int | None:
