@@ -18,9 +18,21 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1 import common_pb2
 
 from collector.formats.anyvalue import pb_typed
-from collector.formats.attr_columns import STR_TYPES, TypedAttrs, attribute_struct, list_column
+from collector.formats.attr_columns import (
+    BOOL,
+    BYTES,
+    DOUBLE,
+    INT,
+    STR_TYPES,
+    STRING,
+    TypedAttrs,
+    attribute_struct,
+    list_column,
+    str_mask,
+)
 from collector.formats.errors import FormatError
-from storage.schema import ATTRIBUTES, ValueType
+from collector.formats.wire_scan import PAD
+from storage.schema import ATTRIBUTES
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -29,8 +41,8 @@ Mask = npt.NDArray[np.bool_]
 # Tags (field number << 3 | wire type) of KeyValue and AnyValue fields.
 _KEY, _VALUE = 0x0A, 0x12
 _STRING, _BOOL, _INT, _DOUBLE = 0x0A, 0x10, 0x18, 0x21
-# Reads past a record's end stay inside this zero padding (a one-byte length reaches at most 255 on).
-_PAD = 512
+# Zero bytes after the records: reads past a record's end are clamped or stay inside them.
+_PAD = PAD
 _SHIFTS = (7 * np.arange(10)).astype(np.uint64)
 _EMPTY = TypedAttrs()
 
@@ -53,22 +65,23 @@ class RawAttrs:
 class _Pieces:
     """Byte strings located in one buffer, turned into Arrow arrays by a single ``take``.
 
-    The record region of the buffer is cut into consecutive pieces (4 per record: header, key, value
-    header, string value), which makes a zero-copy Arrow array over it; text decoded by the slow path
-    is appended after the records, one piece each. A member column is then ``take`` of one piece per
-    attribute (null where the member is unset), so the bytes are copied once, in C++.
+    The buffer is cut into consecutive pieces (per record: header, key, value header, string value,
+    then the gap to the next record), which makes a zero-copy Arrow array over it; text decoded by the
+    slow path is appended after the buffer, one piece each. A member column is then ``take`` of one
+    piece per attribute (null where the member is unset), so the bytes are copied once, in C++.
     """
 
-    def __init__(self, joined: bytes, bounds: I64) -> None:
-        self.chunks = [joined]
+    def __init__(self, data: pa.Buffer, bounds: I64) -> None:
+        self.data = data
+        self.extra: list[bytes] = []
         self.bounds = [bounds]
-        self.size = len(joined)
+        self.size = data.size
         self.count = len(bounds) - 1
 
-    def add(self, data: bytes) -> int:
+    def add(self, piece: bytes) -> int:
         """Append one piece; returns its index."""
-        self.chunks.append(data)
-        self.size += len(data)
+        self.extra.append(piece)
+        self.size += len(piece)
         self.bounds.append(np.array([self.size], np.int64))
         self.count += 1
         return self.count - 1
@@ -76,7 +89,9 @@ class _Pieces:
     def arrays(self, index: list[I64], valid: list[Mask], types: list[pa.DataType]
                ) -> list[pa.Array]:
         offsets = pa.py_buffer(np.concatenate(self.bounds).astype(np.int32))  # protobuf: < 2 GiB
-        data = pa.py_buffer(b"".join(self.chunks))
+        data = self.data
+        if self.extra:
+            data = pa.py_buffer(self.data.to_pybytes() + b"".join(self.extra))
         out = []
         for idx, mask, arrow_type in zip(index, valid, types, strict=True):
             pieces = pa.Array.from_buffers(arrow_type, self.count, [None, offsets, data])
@@ -85,18 +100,23 @@ class _Pieces:
 
 
 def decode_key_values(records: list[bytes]) -> pa.StructArray:
-    """The ATTRIBUTE struct array of serialized KeyValue messages, in order.
+    """The ATTRIBUTE struct array of serialized KeyValue messages, in order."""
+    lengths = np.fromiter(map(len, records), np.int64, len(records))
+    ends = np.cumsum(lengths, dtype=np.int64)
+    buf = np.frombuffer(b"".join(records) + bytes(_PAD), np.uint8)
+    return decode_key_value_ranges(buf, pa.py_buffer(buf), ends - lengths, ends)
 
-    Raises ``FormatError`` for a record that is not a valid KeyValue or holds invalid UTF-8.
+
+def decode_key_value_ranges(buf: U8, data: pa.Buffer, starts: I64, ends: I64) -> pa.StructArray:
+    """The ATTRIBUTE struct array of the KeyValue messages at ``buf[starts[i]:ends[i]]``.
+
+    ``data`` is ``buf`` as an Arrow buffer; ``buf`` must extend past the last record by ``PAD`` zero
+    bytes. Raises ``FormatError`` for a record that is not a KeyValue or holds invalid UTF-8.
     """
-    n = len(records)
+    n = len(starts)
     if n == 0:
         return _EMPTY.struct()
-    lengths = np.fromiter(map(len, records), np.int64, n)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    joined = b"".join(records)
-    buf = np.frombuffer(joined + bytes(_PAD), np.uint8)
+    lengths = ends - starts
 
     # The common layout, checked field by field; rows failing any check go to ``_slow``.
     klen = buf[starts + 1].astype(np.int64)
@@ -116,38 +136,39 @@ def decode_key_values(records: list[bytes]) -> pa.StructArray:
     is_int &= int_ok
 
     types = np.zeros(n, np.int8)
-    types[is_str], types[is_bool] = ValueType.STRING, ValueType.BOOL
-    types[is_int], types[is_double] = ValueType.INT, ValueType.DOUBLE
+    types[is_str], types[is_bool], types[is_int], types[is_double] = STRING, BOOL, INT, DOUBLE
     fast = empty | is_str | is_bool | is_int | is_double
-    # Piece boundaries per record: header | key | value header | string value (empty if none).
-    bounds = np.empty(4 * n + 1, np.int64)
-    bounds[0:-1:4] = starts
-    bounds[1:-1:4] = np.where(fast, starts + 2, starts)
-    bounds[2:-1:4] = np.where(fast, starts + 2 + klen, starts)
-    bounds[3:-1:4] = np.where(is_str, q + 2, np.where(fast, ends, starts))
-    bounds[-1] = len(joined)
-    pieces = _Pieces(joined, bounds)
-    key_index = 4 * np.arange(n, dtype=np.int64) + 1
+    # Piece bounds: 0 | per record: start, header end, key end, string start, end | buffer end.
+    bounds = np.empty(5 * n + 2, np.int64)
+    bounds[0], bounds[-1] = 0, data.size
+    bounds[1:-1:5] = starts
+    bounds[2:-1:5] = np.where(fast, starts + 2, starts)
+    bounds[3:-1:5] = np.where(fast, starts + 2 + klen, starts)
+    bounds[4:-1:5] = np.where(is_str, q + 2, np.where(fast, ends, starts))
+    bounds[5:-1:5] = ends
+    pieces = _Pieces(data, bounds)
+    key_index = 5 * np.arange(n, dtype=np.int64) + 2
     str_index = key_index + 2
     blob_index = np.zeros(n, np.int64)
     doubles = _doubles(buf, q + 1, is_double)
     bools = arg == 1
 
-    slow = np.flatnonzero(~fast)
+    slow = (~fast).nonzero()[0]
     if len(slow):
+        records = [buf[starts[row]:ends[row]].tobytes() for row in slow.tolist()]
         _slow(records, slow, pieces, types, (key_index, str_index, blob_index), ints, doubles, bools)
     keys, strs, blobs = pieces.arrays(
         [key_index, str_index, blob_index],
-        [np.ones(n, np.bool_), np.isin(types, STR_TYPES), types == ValueType.BYTES],
+        [np.ones(n, np.bool_), str_mask(types), types == BYTES],
         [pa.string(), pa.string(), pa.binary()],
     )
     return attribute_struct(
         _utf8(keys, "key"),
         types,
         _utf8(strs, "string value"),
-        pa.array(ints, pa.int64(), mask=types != ValueType.INT),
-        pa.array(doubles, pa.float64(), mask=types != ValueType.DOUBLE),
-        pa.array(bools, pa.bool_(), mask=types != ValueType.BOOL),
+        pa.array(ints, pa.int64(), mask=types != INT),
+        pa.array(doubles, pa.float64(), mask=types != DOUBLE),
+        pa.array(bools, pa.bool_(), mask=types != BOOL),
         blobs,
     )
 
@@ -156,7 +177,7 @@ def _varints(buf: U8, start: I64, size: I64, mask: Mask) -> tuple[I64, Mask]:
     """The int64 varints of ``size`` bytes at ``start`` (rows in ``mask``), and which were well formed."""
     out = np.zeros(len(start), np.int64)
     good = np.zeros(len(start), np.bool_)
-    rows = np.flatnonzero(mask)
+    rows = mask.nonzero()[0]
     if len(rows) == 0:
         return out, good
     pos = np.arange(10)
@@ -172,7 +193,7 @@ def _varints(buf: U8, start: I64, size: I64, mask: Mask) -> tuple[I64, Mask]:
 
 def _doubles(buf: U8, start: I64, mask: Mask) -> npt.NDArray[np.float64]:
     out = np.zeros(len(start), np.float64)
-    rows = np.flatnonzero(mask)
+    rows = mask.nonzero()[0]
     if len(rows):
         raw = buf[start[rows, None] + np.arange(8)]
         out[rows] = np.ascontiguousarray(raw).view("<f8").ravel()
@@ -182,11 +203,11 @@ def _doubles(buf: U8, start: I64, mask: Mask) -> npt.NDArray[np.float64]:
 def _slow(records: list[bytes], rows: npt.NDArray[np.intp], pieces: _Pieces,
           types: npt.NDArray[np.int8], index: tuple[I64, I64, I64], ints: I64,
           doubles: npt.NDArray[np.float64], bools: Mask) -> None:
-    """Decode the uncommon records with upb; their key and text become new pieces."""
+    """Decode the uncommon records (``records``, at ``rows``) with upb; their text becomes pieces."""
     key_index, str_index, blob_index = index
-    for row in rows.tolist():
+    for row, record in zip(rows.tolist(), records, strict=True):
         try:
-            kv = common_pb2.KeyValue.FromString(records[row])
+            kv = common_pb2.KeyValue.FromString(record)
         except DecodeError as exc:
             raise FormatError(f"attribute {row}: not a valid KeyValue message ({exc})") from None
         value_type, value = pb_typed(kv.value)
@@ -194,13 +215,13 @@ def _slow(records: list[bytes], rows: npt.NDArray[np.intp], pieces: _Pieces,
         key_index[row] = pieces.add(kv.key.encode())
         if value_type in STR_TYPES:
             str_index[row] = pieces.add(value.encode())
-        elif value_type == ValueType.BYTES:
+        elif value_type == BYTES:
             blob_index[row] = pieces.add(value)
-        elif value_type == ValueType.INT:
+        elif value_type == INT:
             ints[row] = value
-        elif value_type == ValueType.DOUBLE:
+        elif value_type == DOUBLE:
             doubles[row] = value
-        elif value_type == ValueType.BOOL:
+        elif value_type == BOOL:
             bools[row] = value
 
 

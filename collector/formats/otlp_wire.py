@@ -1,11 +1,10 @@
 """Shadow message classes for reading OTLP trace protobuf quickly.
 
 They have the wire layout of ``opentelemetry/proto/trace/v1/trace.proto`` (same field numbers and wire
-types, so any valid OTLP request parses), but declare every ``repeated KeyValue attributes`` field as
-``repeated bytes`` and the resource / scope as ``bytes``. Reading attributes through upb's message
-objects costs about a microsecond per attribute in CPython (a wrapper object per KeyValue and per
-AnyValue); as raw bytes, all attributes of a request are decoded at once with numpy
-(``collector/formats/otlp_attrs.py``), which is what keeps conversion within the ingest budget.
+types, so any valid OTLP request parses) down to ScopeSpans, but declare the spans as ``repeated bytes``
+and the resource / scope as ``bytes``. Reading spans and attributes through upb's message objects costs
+several microseconds per span in CPython (a wrapper object per message and per field read); as raw
+bytes, all spans of a request are decoded at once with numpy (``otlp_spans.py``).
 
 Field numbers are taken from opentelemetry-proto v1.11.0 (``trace.proto``, ``trace_service.proto``).
 """
@@ -31,44 +30,8 @@ _MESSAGES: dict[str, list[_Field]] = {
     ],
     "ScopeSpans": [
         ("scope", 1, _F.TYPE_BYTES, False, ""),  # an InstrumentationScope
-        ("spans", 2, _F.TYPE_MESSAGE, True, "Span"),
+        ("spans", 2, _F.TYPE_BYTES, True, ""),  # serialized Span messages, for otlp_spans.py
         ("schema_url", 3, _F.TYPE_STRING, False, ""),
-    ],
-    "Span": [
-        ("trace_id", 1, _F.TYPE_BYTES, False, ""),
-        ("span_id", 2, _F.TYPE_BYTES, False, ""),
-        ("trace_state", 3, _F.TYPE_STRING, False, ""),
-        ("parent_span_id", 4, _F.TYPE_BYTES, False, ""),
-        ("name", 5, _F.TYPE_STRING, False, ""),
-        ("kind", 6, _F.TYPE_INT32, False, ""),  # an enum on the wire is an int32 varint
-        ("start_time_unix_nano", 7, _F.TYPE_FIXED64, False, ""),
-        ("end_time_unix_nano", 8, _F.TYPE_FIXED64, False, ""),
-        ("attributes", 9, _F.TYPE_BYTES, True, ""),  # serialized KeyValue messages
-        ("dropped_attributes_count", 10, _F.TYPE_UINT32, False, ""),
-        ("events", 11, _F.TYPE_MESSAGE, True, "Event"),
-        ("dropped_events_count", 12, _F.TYPE_UINT32, False, ""),
-        ("links", 13, _F.TYPE_MESSAGE, True, "Link"),
-        ("dropped_links_count", 14, _F.TYPE_UINT32, False, ""),
-        ("status", 15, _F.TYPE_MESSAGE, False, "Status"),
-        ("flags", 16, _F.TYPE_FIXED32, False, ""),
-    ],
-    "Event": [
-        ("time_unix_nano", 1, _F.TYPE_FIXED64, False, ""),
-        ("name", 2, _F.TYPE_STRING, False, ""),
-        ("attributes", 3, _F.TYPE_BYTES, True, ""),
-        ("dropped_attributes_count", 4, _F.TYPE_UINT32, False, ""),
-    ],
-    "Link": [
-        ("trace_id", 1, _F.TYPE_BYTES, False, ""),
-        ("span_id", 2, _F.TYPE_BYTES, False, ""),
-        ("trace_state", 3, _F.TYPE_STRING, False, ""),
-        ("attributes", 4, _F.TYPE_BYTES, True, ""),
-        ("dropped_attributes_count", 5, _F.TYPE_UINT32, False, ""),
-        ("flags", 6, _F.TYPE_FIXED32, False, ""),
-    ],
-    "Status": [
-        ("message", 2, _F.TYPE_STRING, False, ""),
-        ("code", 3, _F.TYPE_INT32, False, ""),
     ],
 }
 

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,20 +56,14 @@ class SpanColumns(Generic[A]):
             link_attrs,
             ("trace_id", "span_id", "trace_state", "dropped_attributes_count", "flags"),
         )
-        self.resources = _Resources()
-        self.scopes = _Scopes()
+        self.resources = Resources()
+        self.scopes = Scopes()
         self.rejected: Counter[str] = Counter()
 
     def table(self) -> pa.Table:
         counts = np.array([count for _, _, count in self.runs], np.int64)
-        res = pa.array(np.repeat(np.array([r for r, _, _ in self.runs], np.int32), counts))
-        scope = pa.array(np.repeat(np.array([s for _, s, _ in self.runs], np.int32), counts))
-        start = _array(self.start, pa.int64(), "startTimeUnixNano")
-        end = _array(self.end, pa.int64(), "endTimeUnixNano")
-        try:
-            duration = pc.subtract_checked(end, start)
-        except pa.ArrowInvalid:
-            raise FormatError("a span's end - start overflows int64 nanoseconds") from None
+        res = np.repeat(np.array([r for r, _, _ in self.runs], np.int32), counts)
+        scope = np.repeat(np.array([s for _, s, _ in self.runs], np.int32), counts)
         columns: dict[str, Any] = {
             "trace_id": pa.array(self.trace_id, pa.binary(16)),
             "span_id": pa.array(self.span_id, pa.binary(8)),
@@ -77,13 +72,10 @@ class SpanColumns(Generic[A]):
             "flags": _array(self.flags, pa.uint32(), "flags"),
             "name": pa.array(self.name, pa.string()),
             "kind": _array(self.kind, pa.int8(), "kind"),
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": end,
-            "duration_nano": duration,
+            "start_time_unix_nano": _array(self.start, pa.int64(), "startTimeUnixNano"),
+            "end_time_unix_nano": _array(self.end, pa.int64(), "endTimeUnixNano"),
             "status_code": _array(self.status_code, pa.int8(), "status.code"),
             "status_message": pa.array(self.status_message, pa.string()),
-            **self.resources.columns(res),
-            **self.scopes.columns(scope),
             "span_attributes": self.span_attrs.column(),
             "dropped_attributes_count": _array(self.dropped_attributes, pa.uint32(),
                                                "droppedAttributesCount"),
@@ -92,15 +84,35 @@ class SpanColumns(Generic[A]):
             "links": self.links.column(LINK),
             "dropped_links_count": _array(self.dropped_links, pa.uint32(), "droppedLinksCount"),
         }
-        return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+        return assemble(columns, self.resources, self.scopes, res, scope)
 
     def message(self) -> str:
-        """The partial-success message: how many spans were dropped, and why."""
-        total = sum(self.rejected.values())
-        if not total:
-            return ""
-        reasons = "; ".join(f"{count} with {why}" for why, count in self.rejected.items())
-        return f"{total} span(s) rejected: {reasons}"
+        return rejection_message(self.rejected)
+
+
+def assemble(columns: dict[str, pa.Array], resources: Resources, scopes: Scopes,
+             resource_index: npt.NDArray[np.int32], scope_index: npt.NDArray[np.int32]) -> pa.Table:
+    """The span table from span-level columns plus each span's resource and scope."""
+    try:
+        duration = pc.subtract_checked(columns["end_time_unix_nano"], columns["start_time_unix_nano"])
+    except pa.ArrowInvalid:
+        raise FormatError("a span's end - start overflows int64 nanoseconds") from None
+    full = {
+        **columns,
+        "duration_nano": duration,
+        **resources.columns(pa.array(resource_index, pa.int32())),
+        **scopes.columns(pa.array(scope_index, pa.int32())),
+    }
+    return pa.Table.from_arrays([full[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+
+
+def rejection_message(rejected: Counter[str]) -> str:
+    """The partial-success message: how many spans were dropped, and why."""
+    total = sum(rejected.values())
+    if not total:
+        return ""
+    reasons = "; ".join(f"{count} with {why}" for why, count in rejected.items())
+    return f"{total} span(s) rejected: {reasons}"
 
 
 class _Nested(Generic[A]):
@@ -122,7 +134,7 @@ class _Nested(Generic[A]):
         return list_column(self.offsets, struct, pa.list_(pa.field("item", struct_type, False)))
 
 
-class _Resources:
+class Resources:
     """Each distinct resource once; spans point at it by index."""
 
     def __init__(self) -> None:
@@ -148,7 +160,7 @@ class _Resources:
         }
 
 
-class _Scopes:
+class Scopes:
     def __init__(self) -> None:
         self.name: list[str] = []
         self.version: list[str] = []

@@ -1,0 +1,152 @@
+"""A protobuf wire-format scanner over many records at once, with numpy.
+
+``scan`` splits every record (a byte range of one buffer) into its top-level fields. It advances all
+records together, one field per round, so the Python work is per round (about as many rounds as the
+longest record has fields), not per record or per field. Field values are then picked per field number
+with array indexing. This is what turns a request of 1,000 spans into columns without a Python loop
+over spans (a loop costs a few microseconds per span in CPython with upb messages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from collector.formats.errors import FormatError
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+U8 = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+G = TypeVar("G", bound=np.generic)
+
+VARINT, I64_WIRE, LEN, I32_WIRE = 0, 1, 2, 5
+PAD = 16  # zero bytes after the data, so a 10-byte varint read never leaves the buffer
+_POS = np.arange(10)
+_SHIFTS = (7 * _POS).astype(np.uint64)
+# Payload size of fixed-size wire types (1: 64-bit, 5: 32-bit); -1 marks the group / invalid types.
+_FIXED_SIZE = np.array([0, 8, 0, -1, -1, 4, -1, -1], np.int64)
+
+
+def varints(buf: U8, pos: I64) -> tuple[U64, I64]:
+    """The varints starting at ``pos``: values and sizes in bytes (0 where longer than 10 bytes)."""
+    first = buf[pos]
+    value = first.astype(np.uint64)
+    size = np.ones(len(pos), np.int64)
+    longer = (first >= 0x80).nonzero()[0]  # most tags and lengths fit in one byte
+    if len(longer):
+        value[longer], size[longer] = _long_varints(buf, pos[longer])
+    return value, size
+
+
+def _long_varints(buf: U8, pos: I64) -> tuple[U64, I64]:
+    raw = buf[pos[:, None] + _POS]
+    last = raw < 0x80
+    size = np.argmax(last, axis=1) + 1
+    size[~last.any(axis=1)] = 0
+    parts = (raw & 0x7F).astype(np.uint64) << _SHIFTS
+    parts[_POS >= size[:, None]] = 0
+    return np.bitwise_or.reduce(parts, axis=1), size.astype(np.int64)
+
+
+@dataclass
+class Fields:
+    """Every field of every record, sorted by position (so by record, then by order in the record)."""
+
+    record: I64  # which record (index into the scanned starts)
+    number: I64  # field number
+    wire: I64  # wire type
+    start: I64  # payload start (after the length prefix for LEN fields)
+    length: I64  # payload bytes
+    value: U64  # the value of a VARINT field
+
+    def where(self, number: int, wire: int) -> I64:
+        """Positions (into these arrays) of the occurrences of one field."""
+        found: I64 = ((self.number == number) & (self.wire == wire)).nonzero()[0]
+        return found
+
+    def pick(self, column: npt.NDArray[G], at: I64) -> npt.NDArray[G]:
+        """``column[at]``, zero where ``at`` is -1 (field absent)."""
+        if len(column) == 0:
+            return np.zeros(len(at), column.dtype)
+        out: npt.NDArray[G] = np.where(at >= 0, column[at], column.dtype.type(0))
+        return out
+
+    def last(self, n: int, number: int, wire: int) -> I64:
+        """Per record, the position of the field's last occurrence (protobuf: last one wins), or -1."""
+        out = np.full(n, -1, np.int64)
+        at = self.where(number, wire)
+        out[self.record[at]] = at  # positions ascend, so a later duplicate overwrites an earlier one
+        return out
+
+
+def scan(buf: U8, starts: I64, ends: I64, what: str) -> Fields:
+    """The top-level fields of the records ``buf[starts[i]:ends[i]]``; ``what`` names them in errors.
+
+    ``buf`` must extend ``PAD`` zero bytes past the last record.
+    """
+    chunks: list[tuple[I64, ...]] = []
+    rec = (starts < ends).nonzero()[0]
+    pos, end = starts[rec], ends[rec]
+    while len(rec):
+        tag, tag_size = varints(buf, pos)
+        tag = tag.astype(np.int64)
+        wire, number = tag & 7, tag >> 3
+        after_tag = pos + tag_size
+        value, value_size = varints(buf, after_tag)
+        is_len, is_varint = wire == LEN, wire == VARINT
+        # Payload size by wire type: varint bytes, 8, the length prefix's value, 4; -1 is invalid.
+        length = _FIXED_SIZE[np.minimum(wire, 7)]
+        length = np.where(is_varint, value_size, np.where(is_len, value.astype(np.int64), length))
+        start = np.where(is_len, after_tag + value_size, after_tag)
+        nxt = start + length
+        bad = ((tag_size == 0) | (number == 0) | (length < 0) | (nxt > end)
+               | ((is_varint | is_len) & (value_size == 0)))
+        if bad.any():
+            i = int(bad.nonzero()[0][0])
+            raise FormatError(
+                f"{what} {int(rec[i])}: malformed protobuf at byte {int(pos[i] - starts[rec[i]])} "
+                "(bad tag, wire type or length, or truncated)"
+            )
+        chunks.append((rec, number, wire, start, length, np.where(is_varint, value, 0), pos))
+        more = nxt < end
+        rec, pos, end = rec[more], nxt[more], end[more]
+    if not chunks:
+        empty = np.zeros(0, np.int64)
+        return Fields(empty, empty, empty, empty, empty, np.zeros(0, np.uint64))
+    cols = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+    order = np.argsort(cols[6], kind="stable")
+    return Fields(*(col[order] for col in cols[:6]))
+
+
+def fixed(buf: U8, start: I64, size: int) -> npt.NDArray[np.uint8]:
+    """``size`` bytes at each start, as rows of a matrix."""
+    rows: npt.NDArray[np.uint8] = buf[start[:, None] + np.arange(size)]
+    return rows
+
+
+def binary_column(buf: U8, data: pa.Buffer, start: I64, length: I64, present: Mask,
+                  arrow_type: pa.DataType) -> pa.Array:
+    """A binary/string column of byte ranges of ``buf`` (ascending, non-overlapping); "" if absent.
+
+    The ranges and the gaps between them cut the buffer into consecutive pieces: a zero-copy Arrow
+    array over it, from which one ``take`` copies the wanted pieces.
+    """
+    n = len(start)
+    begin = np.where(present, start, 0)
+    size = np.where(present, length, 0)
+    # Absent rows get an empty piece at the previous piece's end, keeping the bounds ascending.
+    stop = np.maximum.accumulate(begin + size) if n else begin
+    begin = np.where(present, begin, stop)
+    bounds = np.empty(2 * n + 2, np.int64)
+    bounds[0] = 0
+    bounds[1:-1:2], bounds[2:-1:2] = begin, begin + size
+    bounds[-1] = len(buf)
+    pieces = pa.Array.from_buffers(
+        arrow_type, 2 * n + 1, [None, pa.py_buffer(bounds.astype(np.int32)), data]
+    )
+    return pieces.take(pa.array(2 * np.arange(n, dtype=np.int32) + 1))
