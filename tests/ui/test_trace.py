@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -117,3 +119,38 @@ def test_statistics_flame_graph_and_json_tabs(page: Page) -> None:
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download JSON").click()
     assert dl.value.suggested_filename == f"trace-{CHECKOUT_TRACE}.json"
+
+
+def test_keyboard_moves_through_rows_and_opens_details(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    grid(page).focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    # Rows are depth-first by start time: the root, then GetCart.
+    expect(page.locator(".span-detail h2")).to_have_text("cart: GetCart")
+    active = grid(page).get_attribute("aria-activedescendant")
+    expect(page.locator(f"#{active} .wf-op")).to_have_text("GetCart")
+
+
+def jaeger_chain_trace(n: int) -> dict[str, object]:
+    """A Jaeger UI JSON trace of ``n`` spans, each the child of the one before (depth n)."""
+    tid = "00000000000000ff"
+    spans = [{"traceID": tid, "spanID": f"{i + 1:016x}", "operationName": f"step-{i}",
+              "references": [{"refType": "CHILD_OF", "traceID": tid, "spanID": f"{i:016x}"}] if i else [],
+              "startTime": 1_700_000_000_000_000 + i, "duration": 2 * (n - i), "tags": [], "logs": [],
+              "processID": "p1", "warnings": None} for i in range(n)]
+    return {"data": [{"traceID": tid, "spans": spans,
+                      "processes": {"p1": {"serviceName": "deep", "tags": []}}, "warnings": None}]}
+
+
+def test_ten_thousand_deep_spans_render_only_visible_rows(page: Page, tmp_path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(jaeger_chain_trace(10_000)))
+    page.goto("/open")
+    page.locator("input[type=file]").set_input_files(str(path))
+    expect(grid(page)).to_have_attribute("aria-rowcount", "10000")
+    assert int(grid(page).get_attribute("data-rendered-rows") or 0) < 100
+    grid(page).evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    expect(row(page, "step-9999")).to_have_attribute("aria-rowindex", "10000")
+    # A chain this deep is also the critical path from end to end.
+    assert page.evaluate("window.spanlakeTrace.model.spans.every(s => s.critical)")
