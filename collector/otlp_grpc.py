@@ -32,7 +32,8 @@ def export_handler(writer: SpanWriter) -> grpc.GenericRpcHandler:
         if result.rejected:
             reply.partial_success.rejected_spans = result.rejected
             reply.partial_success.error_message = result.message
-        return reply.SerializeToString()
+        data: bytes = reply.SerializeToString()
+        return data
 
     method = grpc.unary_unary_rpc_method_handler(export)  # no (de)serializers: raw bytes both ways
     return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})

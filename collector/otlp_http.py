@@ -65,5 +65,5 @@ def _encode(media: str, code: int, message: object, headers: dict[str, str] | No
     if media == PROTOBUF:
         body = message.SerializeToString()  # type: ignore[attr-defined]
     else:
-        body = json_format.MessageToJson(message, indent=None).encode()  # type: ignore[arg-type]
+        body = json_format.MessageToJson(message, indent=None).encode()
     return Response(body, status_code=code, media_type=media, headers=headers)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from spanlake import config
+from spanlake import config, sql_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,11 +17,46 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Run spanlake: every receiver, the query APIs and the web UI "
                                             "on one embedded store.")
     config.add_arguments(serve)
+    sql_cli.add_parser(commands)
+    compact = commands.add_parser("compact", help="merge small segments and apply retention",
+                                  description="Merge each hour partition's small segments into larger "
+                                              "ones; with --retention-hours, first delete older hours. "
+                                              "Run it while no spanlake serve writes to the directory "
+                                              "(serve compacts in the background itself).")
+    compact.add_argument("--data-dir", default="data", help="store directory [default data]")
+    compact.add_argument("--max-output-spans", type=int, default=1_000_000,
+                         help="spans per merged segment at most [default 1000000]")
+    compact.add_argument("--retention-hours", type=float, default=0.0,
+                         help="delete hour partitions older than this (0: keep) [default 0]")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(config.settings_from_args(args))
+    if args.command == "sql":
+        return sql_cli.run(args)
+    if args.command == "compact":
+        return _compact(args)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _compact(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from storage.segments import HOUR_NS
+    from storage.store import SegmentStore
+
+    logging.basicConfig(level="INFO", stream=sys.stderr, format="%(message)s")
+    store = SegmentStore(Path(args.data_dir))  # writable: replays and flushes a leftover WAL first
+    try:
+        if args.retention_hours > 0:
+            dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS))
+            print(f"dropped {dropped} hour partitions")
+        result = store.compact(args.max_output_spans)
+        print(f"merged {result.inputs} segments into {result.outputs} ({result.spans} spans)")
+    finally:
+        store.close()
+    return 0
 
 
 def _serve(settings: config.Settings) -> int:

@@ -9,6 +9,7 @@ import argparse
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 ROLES = ("collector", "query")
 
@@ -33,6 +34,8 @@ class Settings:
     max_buffered_spans: int = 2_000_000
     max_request_bytes: int = 16 * 1024 * 1024
     sampling_strategies: Path | None = None
+    compact_interval: float = 300.0
+    retention_hours: float = 0.0
     sql_timeout: float = 30.0
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
@@ -62,6 +65,8 @@ _HELP = {
     "max_buffered_spans": "refuse writes (HTTP 503 / RESOURCE_EXHAUSTED) above this many buffered spans",
     "max_request_bytes": "largest accepted request body, after decompression (HTTP 413 / RESOURCE_EXHAUSTED)",
     "sampling_strategies": "Jaeger sampling strategies file (default: probabilistic 0.001)",
+    "compact_interval": "seconds between background compactions of settled hours (0: never)",
+    "retention_hours": "delete hour partitions older than this many hours (0: keep everything)",
     "sql_timeout": "seconds before a SQL query is interrupted",
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",
@@ -81,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(Settings):
         raw = getattr(args, f.name)
         values[f.name] = _convert(f.name, raw, Settings.__dataclass_fields__[f.name].default)

@@ -6,17 +6,23 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal
 
 import grpc
 import uvicorn
 from fastapi import FastAPI
 
-from collector import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, sampling, zipkin_http
+from collector import jaeger_grpc, jaeger_http, jaeger_udp, otlp_grpc, otlp_http, sampling, zipkin_http
 from collector.formats.otlp import decode_otlp_json
 from query import app as query_app
+from query import sql as sql_api
 from spanlake.config import Settings
+from storage.segments import HOUR_NS
+from storage.sql import SqlEngine
 from storage.store import SegmentStore, StoreConfig
 from ui import app as ui_app
 
@@ -35,6 +41,7 @@ class _Server(uvicorn.Server):
 class Listeners:
     http: list[tuple[FastAPI, int]] = field(default_factory=list)
     grpc: list[grpc.Server] = field(default_factory=list)
+    udp: list[tuple[Literal["compact", "binary"], int]] = field(default_factory=list)
 
 
 def open_store(settings: Settings) -> SegmentStore:
@@ -64,12 +71,19 @@ def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners)
     ]:
         if port:
             out.http.append((app, port))
+    if settings.jaeger_compact_port:
+        out.udp.append(("compact", settings.jaeger_compact_port))
+    if settings.jaeger_binary_port:
+        out.udp.append(("binary", settings.jaeger_binary_port))
 
 
 def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
     if settings.query_port:
+        engine = SqlEngine(store.snapshot, timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
+                           memory_limit=settings.sql_memory_limit,
+                           max_concurrent=settings.sql_max_concurrent)
         app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
-                                 extra_routers=[ui_app.router()])
+                                 extra_routers=[sql_api.router(engine), ui_app.router()])
         out.http.append((app, settings.query_port))
 
 
@@ -82,7 +96,7 @@ async def serve(settings: Settings) -> int:
             collector_listeners(settings, store, listeners)
         if settings.has_role("query"):
             query_listeners(settings, store, listeners)
-        return await _run(settings, listeners)
+        return await _run(settings, listeners, store)
     finally:
         for server in listeners.grpc:
             server.stop(grace=5).wait()
@@ -90,17 +104,22 @@ async def serve(settings: Settings) -> int:
         log.info("spanlake stopped")
 
 
-async def _run(settings: Settings, listeners: Listeners) -> int:
+async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) -> int:
     servers = [_Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
                                       lifespan="off", access_log=False))
                for app, port in listeners.http]
     for server in listeners.grpc:
         server.start()
+    udp_writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spanlake-udp")
+    transports = [await jaeger_udp.start_agent_udp(settings.host, port, protocol, store, udp_writes)
+                  for protocol, port in listeners.udp]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
+    if settings.has_role("collector") and settings.compact_interval > 0:
+        tasks.append(asyncio.create_task(_lifecycle(settings, store)))
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
@@ -115,7 +134,24 @@ async def _run(settings: Settings, listeners: Listeners) -> int:
         s.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
     waiter.cancel()
+    for transport in transports:
+        transport.close()
+    udp_writes.shutdown(wait=True)
     return 1 if failed else 0
+
+
+async def _lifecycle(settings: Settings, store: SegmentStore) -> None:
+    """Compaction of settled hours and retention, in a thread, every ``compact_interval`` seconds."""
+    while True:
+        await asyncio.sleep(settings.compact_interval)
+        now = time.time_ns()
+        try:
+            if settings.retention_hours > 0:
+                await asyncio.to_thread(store.drop_older_than, now - int(settings.retention_hours * HOUR_NS))
+            # An hour is settled ten minutes after it ends: late spans rarely come later.
+            await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6)
+        except Exception:
+            log.exception("compaction or retention failed; will retry")
 
 
 def _bind(server: grpc.Server, host: str, port: int) -> grpc.Server:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,13 +57,16 @@ def build_filter(query: TraceQuery) -> SearchFilter:
     return SearchFilter(" AND ".join(conds) or "TRUE", params)
 
 
-def _tag_condition(key: str, value: str, param: Any) -> str:
+def _tag_condition(key: str, value: str, param: Callable[[Any], str]) -> str:
     special = _special_condition(key, value, param)
     if special is not None:
         return special
     if key.startswith("resource."):
-        return _has(f"resource_attributes", key.removeprefix("resource."), value, param)
-    match = lambda column: _has(column, key, value, param)  # noqa: E731 - local shorthand
+        return _has("resource_attributes", key.removeprefix("resource."), value, param)
+
+    def match(column: str) -> str:
+        return _has(column, key, value, param)
+
     levels = [
         match("span_attributes"),
         match("resource_attributes"),
@@ -73,7 +77,7 @@ def _tag_condition(key: str, value: str, param: Any) -> str:
     return "(" + " OR ".join(levels) + ")"
 
 
-def _special_condition(key: str, value: str, param: Any) -> str | None:
+def _special_condition(key: str, value: str, param: Callable[[Any], str]) -> str | None:
     """Jaeger's special tag keys; None when ``key`` is an ordinary attribute key."""
     low = value.lower()
     if key == "error" and low in ("true", "false"):  # span status only, as Jaeger's memory store
@@ -91,7 +95,7 @@ def _special_condition(key: str, value: str, param: Any) -> str | None:
     return None
 
 
-def _has(column: str, key: str, value: str, param: Any) -> str:
+def _has(column: str, key: str, value: str, param: Callable[[Any], str]) -> str:
     """``column`` (a list of ATTRIBUTE structs) has ``key`` with a value whose text is ``value``."""
     options = [f"a.str = {param(value)}"]
     as_int, as_float = _parse_int(value), _parse_float(value)

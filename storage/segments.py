@@ -114,7 +114,8 @@ def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
 def describe(spans: pa.Table) -> dict[str, Any]:
     """Footer description of a span table: what readers prune on."""
     starts = spans.column("start_time_unix_nano")
-    ops = spans.select(["service_name", "name", "kind"]).group_by(["service_name", "name", "kind"]).aggregate([])
+    keys = ["service_name", "name", "kind"]
+    ops = spans.select(keys).group_by(keys).aggregate([])
     return {
         "span_count": spans.num_rows,
         "trace_count": len(pc.unique(spans.column("trace_id"))),

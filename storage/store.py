@@ -24,8 +24,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
 from storage import compaction
+from storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
 from storage.catalog import Catalog, Snapshot
 from storage.reader import Reader
 from storage.schema import SPAN_SCHEMA

@@ -33,7 +33,8 @@ def encode_batch(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 def decode_batch(payload: bytes) -> pa.Table:
@@ -91,7 +92,7 @@ class WriteAheadLog:
         return self.directory / f"{seq:012d}{_SUFFIX}"
 
     def _open(self, seq: int) -> BinaryIO:
-        f = open(self.path(seq), "ab")  # noqa: SIM115 - lives as long as the log
+        f = open(self.path(seq), "ab")
         _fsync_dir(self.directory)
         return f
 

@@ -66,7 +66,7 @@ class SpanlakeProcess:
         for name, flag in _PORT_FLAGS.items():
             args += [flag, str(self.ports[name])]
         offset = len(self.log())  # a restart appends to the same log: look only at the new part
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPANLAKE_")} | self.env
         self.proc = subprocess.Popen(args + self.extra_args, stdout=log, stderr=log, env=env)
         log.close()

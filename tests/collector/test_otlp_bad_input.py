@@ -32,7 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpanlakeProcess
 
 def _stored_bytes(data_dir: Path) -> int:
     """Bytes in the WAL and segments: 0 while nothing was ever stored."""
-    return sum(p.stat().st_size for p in [*data_dir.glob("wal/*/*.wal"), *data_dir.glob("spans/**/*.parquet")])
+    files = [*data_dir.glob("wal/*/*.wal"), *data_dir.glob("spans/**/*.parquet")]
+    return sum(p.stat().st_size for p in files)
 
 
 def _post(server: SpanlakeProcess, body: bytes, content_type: str, **headers: str) -> httpx.Response:
