@@ -98,6 +98,10 @@ class _Records:
         raw = np.ascontiguousarray(fixed(self.buf, self.fields.pick(self.fields.start, at), size))
         return np.where(at >= 0, raw.view(dtype).ravel(), 0)
 
+    def has(self, number: int) -> bool:
+        """Whether any record has field ``number`` (links and events are often absent altogether)."""
+        return bool((self.fields.number == number).any())
+
     def children(self, number: int, keep: Mask, what: str) -> tuple[_Records, I64]:
         """The nested messages in field ``number`` of the kept records, and how many each has."""
         key = ("children", number)
@@ -177,6 +181,8 @@ def _valid(spans: _Records) -> tuple[Mask, Counter[str]]:
 
 
 def _links_valid(spans: _Records) -> Mask:
+    if not spans.has(13):
+        return np.ones(spans.n, np.bool_)
     links, _ = spans.children(13, np.ones(spans.n, np.bool_), "link")
     _, trace_len = links.fixed_id(1, 16)
     _, span_len = links.fixed_id(2, 8)
@@ -201,6 +207,9 @@ def _ids(spans: _Records, rows: I64) -> dict[str, pa.Array]:
 
 
 def _status(spans: _Records, keep: Mask) -> dict[str, pa.Array]:
+    if not spans.has(15):
+        kept = int(np.count_nonzero(keep))
+        return {"status_code": pa.array(np.zeros(kept, np.int8)), "status_message": _empty_strings(kept)}
     status, counts = spans.children(15, keep, "span status")
     # A span has at most one status normally; with repeats, the last one wins.
     last = np.cumsum(counts) - 1
@@ -209,11 +218,13 @@ def _status(spans: _Records, keep: Mask) -> dict[str, pa.Array]:
     code[has] = status.varint(3)[last[has]]
     message = status.text(2, "status message")
     index = pa.array(np.where(has, last, 0), pa.int64(), mask=~has)
-    messages = message.take(index).fill_null("") if len(message) else pa.array([""] * len(counts))
+    messages = message.take(index).fill_null("") if len(message) else _empty_strings(len(counts))
     return {"status_code": _int8(code, "status code"), "status_message": messages}
 
 
 def _events(spans: _Records, keep: Mask) -> pa.Array:
+    if not spans.has(11):
+        return _empty_lists(int(np.count_nonzero(keep)), EVENT)
     events, counts = spans.children(11, keep, "event")
     every = np.ones(events.n, np.bool_)
     struct = pa.StructArray.from_arrays([
@@ -226,6 +237,8 @@ def _events(spans: _Records, keep: Mask) -> pa.Array:
 
 
 def _links(spans: _Records, keep: Mask) -> pa.Array:
+    if not spans.has(13):
+        return _empty_lists(int(np.count_nonzero(keep)), LINK)
     links, counts = spans.children(13, keep, "link")
     every = np.ones(links.n, np.bool_)
     trace_id, trace_len = links.fixed_id(1, 16)
@@ -242,6 +255,15 @@ def _links(spans: _Records, keep: Mask) -> pa.Array:
         pa.array(links.fixed_int(6, I32_WIRE, "<u4").astype(np.uint32)),
     ], fields=list(LINK))
     return list_column(_offsets(counts), struct, pa.list_(pa.field("item", LINK, False)))
+
+
+def _empty_lists(n: int, item: pa.StructType) -> pa.Array:
+    return list_column(np.zeros(n + 1, np.int32), pa.array([], item), pa.list_(pa.field("item", item, False)))
+
+
+def _empty_strings(n: int) -> pa.Array:
+    offsets = pa.py_buffer(np.zeros(n + 1, np.int32))
+    return pa.Array.from_buffers(pa.string(), n, [None, offsets, pa.py_buffer(b"")])
 
 
 def _fixed_binary(matrix: npt.NDArray[np.uint8], size: int, valid: Mask | None = None) -> pa.Array:

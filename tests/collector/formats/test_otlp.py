@@ -369,3 +369,56 @@ def test_generated_requests_round_trip_through_both_encodings(seed: int) -> None
     from_json = decode_otlp_json(json.dumps(to_otlp_json(request)))
     assert canonical(spans_to_otlp_request(from_json.spans)) == canonical(request)
     assert canonical(otlp_json_to_request(spans_to_otlp_json(from_pb.spans))) == canonical(request)
+
+
+# ---- the vectorized protobuf reader against upb on unusual but valid wire data ----------------------
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def test_unknown_fields_repeats_and_field_order_read_as_upb_reads_them() -> None:
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    span = (
+        _field(5, b"first name")
+        + _varint(100 << 3 | 0) + _varint(2**40)  # unknown varint field
+        + _field(101, b"unknown bytes")
+        + b"\x39" + (7).to_bytes(8, "little")  # start_time_unix_nano = 7, overwritten below
+        + b"\x39" + (5).to_bytes(8, "little")  # start_time_unix_nano = 5
+        + _SPAN_IDS
+        + _field(5, "second name ✓".encode())  # a repeated scalar: the last one wins
+        + b"\x41" + (9).to_bytes(8, "little")  # end_time_unix_nano = 9
+        + b"\x30\x03"  # kind = CLIENT
+        + b"\x85\x01" + (0x301).to_bytes(4, "little")  # flags (field 16: two-byte tag)
+    )
+    expected = Span.FromString(span)
+    [row] = decode_otlp_protobuf(_request_with_span(span)).spans.to_pylist()
+    assert row["name"] == expected.name == "second name ✓"
+    assert (row["start_time_unix_nano"], row["end_time_unix_nano"]) == (5, 9)
+    assert (row["kind"], row["flags"]) == (expected.kind, expected.flags) == (3, 0x301)
+    assert row["trace_id"] == expected.trace_id
+
+
+def test_a_span_whose_field_overruns_it_is_a_format_error() -> None:
+    span = _SPAN_IDS + b"\x2a\x40short"  # name claims 64 bytes, 5 remain
+    with pytest.raises(FormatError, match="malformed protobuf"):
+        decode_otlp_protobuf(_request_with_span(span))
+
+
+def test_invalid_utf8_in_a_span_name_is_a_format_error() -> None:
+    with pytest.raises(FormatError, match="span name is not valid UTF-8"):
+        decode_otlp_protobuf(_request_with_span(_SPAN_IDS + _field(5, b"\xc3\x28")))
+
+
+def test_large_requests_keep_every_span_in_order() -> None:
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for i in range(3000):
+        span = scope_spans.spans.add(trace_id=(i + 1).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
+                                     name=f"op{i}", start_time_unix_nano=i)
+        span.attributes.add(key="i").value.int_value = i
+    table = decode_otlp_protobuf(request.SerializeToString()).spans
+    assert table.column("name").to_pylist() == [f"op{i}" for i in range(3000)]
+    assert [a[0]["int"] for a in table.column("span_attributes").to_pylist()] == list(range(3000))
