@@ -165,8 +165,9 @@ def wait_idle(pid: int, quiet_cpu_s: float = 0.05, interval: float = 1.0, timeou
         last = now
 
 
-def parquet_bytes(data_dir: Path) -> int:
-    return sum(path.stat().st_size for path in (data_dir / "spans").rglob("*.parquet"))
+def segment_bytes(data_dir: Path, pattern: str = "*") -> int:
+    """Bytes of the committed store: segments and their sidecars (trace-ID index...), not the WAL."""
+    return sum(path.stat().st_size for path in (data_dir / "spans").rglob(pattern) if path.is_file())
 
 
 def compact(data_dir: Path, notes: list[str]) -> None:
@@ -305,11 +306,14 @@ def run(manifest_path: Path, work_dir: Path) -> measure.Result:
         ingest(server, manifest, work_dir, result)
     finally:
         server.stop()
-    result.extra["bytes_before_compaction"] = parquet_bytes(data_dir)
+    result.extra["bytes_before_compaction"] = segment_bytes(data_dir)
     compact(data_dir, result.notes)
-    result.storage_bytes = parquet_bytes(data_dir)
-    result.extra["bytes_wal_and_other"] = sum(
-        p.stat().st_size for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".parquet"
+    result.storage_bytes = segment_bytes(data_dir)
+    result.extra["bytes_parquet"] = segment_bytes(data_dir, "*.parquet")
+    result.extra["bytes_wal"] = sum(p.stat().st_size for p in (data_dir / "wal").rglob("*") if p.is_file())
+    result.notes.append(
+        "spanlake bytes/span = every file under spans/ (Parquet segments and their trace-ID index sidecars) "
+        "after compaction"
     )
     server = Server(data_dir, log_path)
     try:

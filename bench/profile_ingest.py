@@ -1,0 +1,99 @@
+"""Where ``spanlake serve`` spends its time during ingest: py-spy on the server while the load runs.
+
+Usage: ``python -m bench.profile_ingest bench/out/data/manifest.json`` (after ``bench.run`` or
+``bench.generate``). Writes the collapsed stacks (``ingest.pyspy.txt``: open it in speedscope or
+feed it to flamegraph.pl) under ``--work-dir``, and prints the functions
+with the most samples, by own time and by inclusive time. Kept apart from ``bench.run``: the
+sampler costs CPU and would distort the measured run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from bench import spanlake_side
+from bench.generate import Manifest
+
+
+def function_of(frame: str) -> str:
+    """``name (path/to/file.py:123)`` -> ``name (file.py)``: samples add up per function, not per line."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit('/', 1)[-1].split(':')[0].rstrip(')')})" if where else name
+
+
+def summarize(collapsed: Path, top: int = 25) -> str:
+    """Own and inclusive sample shares per function from py-spy's raw (collapsed) output."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [function_of(frame) for frame in stack.split(";")]
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"{total} samples"]
+    for title, counter in (("own time", own), ("inclusive time", inclusive)):
+        lines.append(f"-- top {top} by {title}")
+        lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in counter.most_common(top)]
+    return "\n".join(lines)
+
+
+def profile(manifest_path: Path, work_dir: Path) -> str:
+    manifest = Manifest.load(manifest_path)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    data_dir = work_dir / "spanlake-data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    server = spanlake_side.Server(data_dir, work_dir / "spanlake-serve.log")
+    raw = work_dir / "ingest.pyspy.txt"
+    try:
+        sampler = subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "-p",
+                str(server.proc.pid),
+                "-r",
+                "97",
+                "--nonblocking",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        command = [sys.executable, "-m", "bench.spanlake_side", "load", f"127.0.0.1:{server.grpc_port}",
+                   manifest.requests_file]  # fmt: skip
+        stats = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        spanlake_side.wait_idle(server.proc.pid)
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(timeout=60)
+    finally:
+        server.stop()
+    return f"load: {stats}\n" + summarize(raw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path)
+    parser.add_argument("--work-dir", type=Path, default=Path("bench/out/profile"))
+    args = parser.parse_args()
+    print(profile(args.manifest, args.work_dir))
+
+
+if __name__ == "__main__":
+    main()
