@@ -75,8 +75,8 @@ def typical_request(spans: int = SPANS, seed: int = 1) -> ExportTraceServiceRequ
 
 
 def otlp_json_body(req: ExportTraceServiceRequest) -> bytes:
-    """The request as OTLP/JSON (hex IDs), as SDKs send it."""
-    obj = json_format.MessageToDict(req)
+    """The request as OTLP/JSON (hex IDs, enums as numbers), as SDKs send it."""
+    obj = json_format.MessageToDict(req, use_integers_for_enums=True)
     for rs in obj["resourceSpans"]:
         for ss in rs["scopeSpans"]:
             for span in ss["spans"]:

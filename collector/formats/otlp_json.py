@@ -15,16 +15,14 @@ from typing import Any
 from collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
 from collector.formats.attr_columns import TypedAttrs
 from collector.formats.errors import FormatError
+from collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
 from collector.formats.result import ConvertResult
-from collector.formats.span_columns import ZERO_SPAN_ID, ZERO_TRACE_ID, SpanColumns
+from collector.formats.span_columns import ZERO_SPAN_ID, ZERO_TRACE_ID, Resources, Scopes, SpanColumns
 from storage.schema import ValueType
 
 Path = Callable[[], str]
 
 UINT32_MAX = 2**32 - 1
-SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
-              "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
-STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 BAD_TRACE_ID = "an invalid trace ID (must be 16 bytes, not all zero)"
 BAD_SPAN_ID = "an invalid span ID (must be 8 bytes, not all zero)"
 
@@ -37,6 +35,15 @@ def decode_otlp_json(body: bytes | str) -> ConvertResult:
         raise FormatError(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FormatError(f"expected a JSON object with resourceSpans, got {json_kind(obj)}")
+    try:
+        return decode_canonical(obj, add_resource, add_scope)
+    except (Deferred, FormatError):
+        pass  # not the common form, or an error: the general reader handles it and names the place
+    return read_general(obj)
+
+
+def read_general(obj: dict[str, Any]) -> ConvertResult:
+    """Any OTLP/JSON request object, span by span, with errors naming the field path."""
     cols: SpanColumns[TypedAttrs] = SpanColumns(TypedAttrs(), TypedAttrs(), TypedAttrs())
     for i, resource_spans in enumerate(_list(obj, "resourceSpans", "resource_spans", "")):
         _add_resource_spans(cols, _object(resource_spans, f"resourceSpans[{i}]"), f"resourceSpans[{i}]")
@@ -44,28 +51,37 @@ def decode_otlp_json(body: bytes | str) -> ConvertResult:
 
 
 def _add_resource_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: str) -> None:
-    resource = _object(_get(obj, "resource", "resource") or {}, f"{path}.resource")
-    attrs = cols.resources.attrs
-    service = _add_attrs(attrs, _get(resource, "attributes", "attributes"),
-                         lambda: f"{path}.resource.attributes")
-    dropped = _uint(resource, "droppedAttributesCount", "dropped_attributes_count",
-                    f"{path}.resource")
-    index = cols.resources.add(dropped, _str(obj, "schemaUrl", "schema_url", path), service)
+    index = add_resource(cols.resources, obj, path)
     for j, scope_spans in enumerate(_list(obj, "scopeSpans", "scope_spans", path)):
         where = f"{path}.scopeSpans[{j}]"
         _add_scope_spans(cols, _object(scope_spans, where), where, index)
 
 
-def _add_scope_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: str, resource: int) -> None:
+def add_resource(resources: Resources, obj: dict[str, Any], path: str) -> int:
+    """The resource of a ResourceSpans object, added once; returns its index."""
+    resource = _object(_get(obj, "resource", "resource") or {}, f"{path}.resource")
+    service = _add_attrs(resources.attrs, _get(resource, "attributes", "attributes"),
+                         lambda: f"{path}.resource.attributes")
+    dropped = _uint(resource, "droppedAttributesCount", "dropped_attributes_count",
+                    f"{path}.resource")
+    return resources.add(dropped, _str(obj, "schemaUrl", "schema_url", path), service)
+
+
+def add_scope(scopes: Scopes, obj: dict[str, Any], path: str) -> int:
+    """The scope of a ScopeSpans object, added once; returns its index."""
     scope = _object(_get(obj, "scope", "scope") or {}, f"{path}.scope")
-    _add_attrs(cols.scopes.attrs, _get(scope, "attributes", "attributes"),
+    _add_attrs(scopes.attrs, _get(scope, "attributes", "attributes"),
                lambda: f"{path}.scope.attributes")
-    index = cols.scopes.add(
+    return scopes.add(
         _str(scope, "name", "name", f"{path}.scope"),
         _str(scope, "version", "version", f"{path}.scope"),
         _uint(scope, "droppedAttributesCount", "dropped_attributes_count", f"{path}.scope"),
         _str(obj, "schemaUrl", "schema_url", path),
     )
+
+
+def _add_scope_spans(cols: SpanColumns[TypedAttrs], obj: dict[str, Any], path: str, resource: int) -> None:
+    index = add_scope(cols.scopes, obj, path)
     kept = len(cols.name)
     for k, span in enumerate(_list(obj, "spans", "spans", path)):
         _add_span(cols, _object(span, f"{path}.spans[{k}]"), f"{path}.spans[{k}]")
