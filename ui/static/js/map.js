@@ -112,19 +112,24 @@ async function redCharts(el, service, lookbackS) {
   const Plotly = await loadPlotly();
   const searchUrl = (fromMs, toMs, extra) => `/search?${new URLSearchParams({service, lookback: 'custom',
     start: String(fromMs * 1000), end: String(toMs * 1000), run: '1', ...extra})}`;
+  const plots = [];
   const chart = (title, data, extra) => {
     const div = h('div', {class: 'red-chart', role: 'img', 'aria-label': `${title} for ${service}; click a point for traces`});
-    const box = h('figure', {}, h('figcaption', {}, title, ' ',
+    plots.push([div, data, extra]);
+    return h('figure', {}, h('figcaption', {}, title, ' ',
       h('a', {href: searchUrl(endMs - lookbackS * 1000, endMs, extra)}, 'traces')), div);
-    Plotly.newPlot(div, data, {margin: {l: 50, r: 10, t: 5, b: 30}, height: 180, showlegend: data.length > 1,
-      legend: {orientation: 'h'}}, {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', (ev) => {
-      if (!ev.points.length) return;
-      // Each point aggregates the step that ends at it: open the traces of that window.
-      const at = new Date(ev.points[0].x).getTime();
-      navigate(searchUrl(at - stepMs, at, extra));
-    }));
-    return box;
   };
+  // Plotted after the figures are in the page, so plotly sizes each chart to its grid cell; the x axis
+  // always spans the whole time range, so a single point still sits at its time.
+  const plot = ([div, data, extra]) => Plotly.newPlot(div, data, {margin: {l: 50, r: 10, t: 24, b: 30}, height: 190,
+    showlegend: data.length > 1, legend: {orientation: 'h', x: 0, y: 1, yanchor: 'bottom'},
+    xaxis: {type: 'date', range: [new Date(endMs - lookbackS * 1000), new Date(endMs)]}},
+  {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', (ev) => {
+    if (!ev.points.length) return;
+    // Each point aggregates the step that ends at it: open the traces of that window.
+    const at = new Date(ev.points[0].x).getTime();
+    navigate(searchUrl(at - stepMs, at, extra));
+  }));
   const line = (points, extra = {}) => ({x: points.map((p) => p.t), y: points.map((p) => p.v), type: 'scatter',
     mode: 'lines+markers', ...extra});
   const callPoints = series(calls).map((p) => ({t: p.t, v: p.v * 60}));
@@ -136,6 +141,7 @@ async function redCharts(el, service, lookbackS) {
       chart('Requests per minute', [line(callPoints)], {}),
       chart('Error rate (%)', [line(errorPoints, {line: {color: '#d62728'}})], {tags: 'error=true'}),
       chart('Latency (ms)', ['p50', 'p95', 'p99'].map((name, k) => line(series(quantiles[k]), {name})), {})));
+  await Promise.all(plots.map(plot));
 }
 
 export async function render(root, _params, query) {
