@@ -118,8 +118,9 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
+    background = []
     if settings.has_role("collector") and settings.compact_interval > 0:
-        tasks.append(asyncio.create_task(_lifecycle(settings, store)))
+        background.append(asyncio.create_task(_lifecycle(settings, store)))
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
@@ -134,6 +135,8 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
         s.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
     waiter.cancel()
+    for task in background:
+        task.cancel()
     for transport in transports:
         transport.close()
     udp_writes.shutdown(wait=True)
