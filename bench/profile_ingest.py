@@ -83,8 +83,8 @@ def profile(manifest_path: Path, work_dir: Path) -> str:
         sampler.send_signal(signal.SIGINT)
         sampler.wait(timeout=60)
     finally:
-        server.stop()
-    return f"load: {stats}\n" + summarize(raw)
+        problem = server.stop()
+    return f"load: {stats}\n{problem or ''}\n" + summarize(raw)
 
 
 def main() -> None:
