@@ -82,3 +82,22 @@ def test_a_downloaded_trace_json_opens_again_from_the_file(page: Page, tmp_path)
     page.locator("input[type=file]").set_input_files(str(saved))
     expect(page.get_by_role("treegrid")).to_have_attribute("aria-rowcount", "7")
     expect(page.locator(".wf-row.is-critical")).to_have_count(5)
+
+
+def test_every_sql_example_runs(page: Page) -> None:
+    page.goto("/sql")
+    examples = page.locator(".examples button")
+    assert examples.count() >= 5
+    for i in range(examples.count()):
+        examples.nth(i).click()
+        page.get_by_role("button", name="Run", exact=True).click()
+        expect(page.locator("table.sql-results")).to_be_visible()
+        expect(page.locator(".sql-output [role=alert]")).to_have_count(0)
+
+
+def test_trace_ids_in_sql_results_open_the_trace(page: Page) -> None:
+    page.goto("/sql")
+    page.get_by_label("SQL query").fill("SELECT trace_id FROM traces WHERE root_span_name = 'GET /checkout'")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("table.sql-results a").click()
+    expect(page.locator(".trace-head")).to_contain_text("frontend: GET /checkout")

@@ -69,9 +69,16 @@ export function transformOtlp(text) {
 
 /** Run SQL: resolves to {columns, rows, truncated, elapsed_ms}; rejects with DuckDB's message. */
 export async function runSql(query) {
-  const response = await fetch('/api/sql', {
-    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({query}),
-  });
+  let response;
+  for (let attempt = 0; ; attempt++) {
+    response = await fetch('/api/sql', {
+      method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({query}),
+    });
+    // 503 means the server's concurrent-query limit is reached: wait as told and retry a few times.
+    if (response.status !== 503 || attempt >= 4) break;
+    const wait = Number(response.headers.get('Retry-After')) || 1;
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
   const body = await readJson(response);
   if (!response.ok) throw new Error(errorMessage(body, response));
   return body;

@@ -6,30 +6,53 @@ import {errorBox, h, loadPlotly} from './util.js';
 const EXAMPLES = [
   ['Spans per service', 'SELECT service_name, count(*) AS spans, avg(duration_ms) AS avg_ms\nFROM spans\n' +
     'GROUP BY service_name\nORDER BY spans DESC'],
-  ['Slowest operations (p95)', 'SELECT service_name, name, count(*) AS n,\n  quantile_cont(duration_ms, 0.95) AS p95_ms\n' +
+  ['Error rate per service', "SELECT service_name, count(*) AS span_count,\n" +
+    "  count(*) FILTER (WHERE status_name = 'error') AS errors,\n  round(errors / span_count, 4) AS error_rate\n" +
+    'FROM spans\nGROUP BY service_name\nORDER BY error_rate DESC'],
+  ['p95 by operation', 'SELECT service_name, name, count(*) AS n,\n  quantile_cont(duration_ms, 0.95) AS p95_ms\n' +
     'FROM spans\nGROUP BY ALL\nORDER BY p95_ms DESC\nLIMIT 20'],
-  ['Errors per minute', "SELECT time_bucket(INTERVAL '1 minute', CAST(start_time AS TIMESTAMP)) AS minute,\n" +
-    '  count(*) AS errors\nFROM spans\nWHERE status_code = 2\nGROUP BY minute\nORDER BY minute'],
-  ['Duration distribution', 'SELECT duration_ms FROM spans\nWHERE duration_ms IS NOT NULL\nLIMIT 5000'],
-  ['Latest traces', 'SELECT trace_id, service_name, name, start_time, duration_ms\nFROM spans\n' +
-    'WHERE parent_span_id IS NULL\nORDER BY start_time DESC\nLIMIT 50'],
+  ['Spans per minute', "SELECT time_bucket(INTERVAL '1 minute', CAST(start_time AS TIMESTAMP)) AS minute,\n" +
+    '  count(*) AS spans\nFROM spans\nGROUP BY minute\nORDER BY minute'],
+  ['HTTP status codes', "SELECT attr(span_attributes, 'http.status_code') AS status, count(*) AS spans\n" +
+    "FROM spans\nWHERE has_attr(span_attributes, 'http.status_code')\nGROUP BY status\nORDER BY spans DESC"],
+  ['Duration histogram', 'SELECT duration_ms FROM spans\nLIMIT 5000'],
+  ['Slowest traces', 'SELECT trace_id, root_service_name, root_span_name, duration_ms, span_count\n' +
+    'FROM traces\nORDER BY duration_ms DESC\nLIMIT 20'],
 ];
+// The views and helpers of docs/sql.md, listed beside the editor.
+const VIEWS = ['spans', 'traces', 'events', 'links'];
+const HELPERS = ['attr(attrs, key)', 'attr_type(attrs, key)', 'has_attr(attrs, key)', 'attr_str(attrs, key)',
+  'attr_int(attrs, key)', 'attr_double(attrs, key)', 'attr_bool(attrs, key)', 'attr_bytes(attrs, key)'];
 const SHOW_ROWS = 1000;
 
-async function loadSchema(el) {
+async function describe(view) {
   try {
-    const res = await runSql('DESCRIBE spans');
+    const res = await runSql(`DESCRIBE ${view}`);
     const nameCol = res.columns.indexOf('column_name');
     const typeCol = res.columns.indexOf('column_type');
-    el.replaceChildren(h('h2', {}, h('code', {}, 'spans')), h('ul', {class: 'schema'}, res.rows.map((r) =>
-      h('li', {}, h('code', {}, r[nameCol]), ' ', h('span', {class: 'muted'}, r[typeCol])))));
+    return h('ul', {class: 'schema'}, res.rows.map((r) =>
+      h('li', {}, h('code', {}, r[nameCol]), ' ', h('span', {class: 'muted'}, r[typeCol]))));
   } catch (err) {
-    el.replaceChildren(h('h2', {}, 'Schema'), errorBox(err.message));
+    return errorBox(err.message);
   }
 }
 
-function cell(v) {
+async function loadSchema(el) {
+  // One view at a time: the schema must not use up the server's concurrent-query slots.
+  const lists = [];
+  for (const view of VIEWS) lists.push(await describe(view));
+  el.replaceChildren(h('h2', {}, 'Views'),
+    ...VIEWS.map((v, i) => h('details', {open: i === 0}, h('summary', {}, h('code', {}, v)), lists[i])),
+    h('h2', {}, 'Attribute helpers'),
+    h('ul', {class: 'schema'}, HELPERS.map((x) => h('li', {}, h('code', {}, x)))));
+}
+
+function cell(v, column) {
   if (v === null || v === undefined) return h('td', {class: 'null'}, 'NULL');
+  // Trace IDs link to their trace, so a query result is a starting point for investigation.
+  if (/trace_id$/.test(column) && typeof v === 'string' && /^[0-9a-f]{16,32}$/.test(v)) {
+    return h('td', {}, h('a', {href: `/trace/${v}`, class: 'mono'}, v));
+  }
   if (typeof v === 'object') return h('td', {}, JSON.stringify(v));
   return h('td', {class: typeof v === 'number' ? 'num' : undefined}, String(v));
 }
@@ -40,7 +63,7 @@ function resultTable(res) {
     h('caption', {}, `${res.rows.length} rows${res.truncated ? ' (truncated by the server)' : ''}` +
       `${res.rows.length > SHOW_ROWS ? `, first ${SHOW_ROWS} shown` : ''} in ${Number(res.elapsed_ms).toFixed(1)} ms`),
     h('thead', {}, h('tr', {}, res.columns.map((c) => h('th', {scope: 'col'}, c)))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, r.map(cell))))));
+    h('tbody', {}, rows.map((r) => h('tr', {}, r.map((v, i) => cell(v, res.columns[i])))))));
 }
 
 function chartBuilder(res) {
@@ -95,7 +118,7 @@ export function render(root, _params, query) {
   });
   const examples = h('div', {class: 'examples'}, h('span', {}, 'Examples: '), EXAMPLES.map(([label, sql]) =>
     h('button', {type: 'button', onclick: () => { editor.value = sql; editor.focus(); }}, label)));
-  const schema = h('aside', {class: 'sql-schema', 'aria-label': 'Schema of the spans view'},
+  const schema = h('aside', {class: 'sql-schema', 'aria-label': 'Views and helpers'},
     h('p', {class: 'muted'}, 'Loading schema…'));
   root.replaceChildren(h('div', {class: 'sql-page'},
     h('div', {class: 'sql-main'}, h('h1', {}, 'SQL'), examples, editor,
