@@ -80,11 +80,13 @@ class SegmentStore:
         spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
         payload = encode_batch(spans)
         # Append and publish under one lock so a flush never rotates between them: every span in
-        # the tail is in a WAL file that the next flush covers.
+        # the tail is in a WAL file that the next flush covers. The fsync comes after, outside the
+        # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
         with self._lock:
-            wal.append(payload)
+            position = wal.write(payload)
             self._tail.append(spans)
             self._tail_spans += spans.num_rows
+        wal.sync(position)
         if self._tail_spans >= self.config.segment_max_spans:
             self._wake.set()
 

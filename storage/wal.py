@@ -47,9 +47,14 @@ class WriteAheadLog:
     def __init__(self, directory: Path, first_seq: int) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # Lock order: _sync_lock, then _lock. _lock guards the file and offsets; _sync_lock makes
+        # one fsync at a time and keeps rotate from closing a file while it is being fsynced.
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self._seq = max([first_seq, *(s + 1 for s in self.sequences())])
         self._file = self._open(self._seq)
+        self._offset = 0
+        self._synced = (self._seq, 0)
 
     @property
     def current_seq(self) -> int:
@@ -61,20 +66,44 @@ class WriteAheadLog:
 
     def append(self, payload: bytes) -> int:
         """Append one record durably; returns the sequence number of the file it went to."""
+        position = self.write(payload)
+        self.sync(position)
+        return position[0]
+
+    def write(self, payload: bytes) -> tuple[int, int]:
+        """Append one record, not yet durable; returns its end position for ``sync``."""
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
             self._file.write(record)
             self._file.flush()
-            os.fsync(self._file.fileno())
-            return self._seq
+            self._offset += len(record)
+            return self._seq, self._offset
+
+    def sync(self, position: tuple[int, int]) -> None:
+        """Make the log durable up to ``position``.
+
+        Group commit: the fsync runs outside ``_lock``, so other writers keep appending meanwhile,
+        and one fsync covers every record written before it; writers it covered return at once.
+        """
+        with self._sync_lock:
+            if position <= self._synced:
+                return
+            with self._lock:
+                target = (self._seq, self._offset)
+                fd = self._file.fileno()
+            os.fsync(fd)
+            self._synced = target
 
     def rotate(self) -> int:
-        """Start a new file; returns the sequence number of the file just closed."""
-        with self._lock:
+        """Start a new file; returns the sequence number of the file just closed (and fsynced)."""
+        with self._sync_lock, self._lock:
             closed = self._seq
+            os.fsync(self._file.fileno())
             self._file.close()
             self._seq += 1
             self._file = self._open(self._seq)
+            self._offset = 0
+            self._synced = (self._seq, 0)
             return closed
 
     def delete_through(self, seq: int) -> None:
@@ -85,7 +114,8 @@ class WriteAheadLog:
         _fsync_dir(self.directory)
 
     def close(self) -> None:
-        with self._lock:
+        with self._sync_lock, self._lock:
+            os.fsync(self._file.fileno())
             self._file.close()
 
     def path(self, seq: int) -> Path:
