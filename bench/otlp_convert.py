@@ -1,9 +1,11 @@
-"""Microseconds per span to convert a typical OTLP request, protobuf and JSON.
+"""Microseconds of CPU per span to convert a typical OTLP request, protobuf and JSON.
 
-The request: 1,000 spans under one resource with 5 attributes, each span with 11 string attributes
-(HTTP/RPC style, a few high-cardinality values), one in ten with one event carrying 2 attributes.
+The request: N spans (default 100, 512 (the OTel SDK's default batch), 1,000 and 5,000) under one
+resource with 5 attributes, each span with 11 string attributes (HTTP/RPC style, a few
+high-cardinality values), one in ten with one event carrying 2 attributes. CPU time (process time),
+best of 5, so other processes on the machine inflate it less than wall time.
 
-    .venv/bin/python bench/otlp_convert.py
+    .venv/bin/python bench/otlp_convert.py [N ...]
 """
 
 from __future__ import annotations
@@ -92,17 +94,20 @@ def cpu_seconds(fn: Callable[[], object], runs: int = 10, repeat: int = 5) -> fl
 
 
 def main() -> None:
-    req = typical_request()
-    body = req.SerializeToString()
-    json_body = otlp_json_body(req)
-    cases: list[tuple[str, Callable[[], ConvertResult], int]] = [
-        ("protobuf", lambda: decode_otlp_protobuf(body), len(body)),
-        ("json", lambda: decode_otlp_json(json_body), len(json_body)),
-    ]
-    for name, convert, size in cases:
-        assert convert().spans.num_rows == SPANS
-        per_span = cpu_seconds(convert) / SPANS * 1e6
-        print(f"{name:8s} {per_span:6.2f} us/span CPU  ({SPANS} spans, {size} bytes per request)")
+    sizes = [int(arg) for arg in sys.argv[1:]] or [100, 512, SPANS, 5000]
+    for spans in sizes:
+        req = typical_request(spans)
+        body = req.SerializeToString()
+        json_body = otlp_json_body(req)
+        cases: list[tuple[str, Callable[[], ConvertResult], int]] = [
+            ("protobuf", lambda: decode_otlp_protobuf(body), len(body)),  # noqa: B023
+            ("json", lambda: decode_otlp_json(json_body), len(json_body)),  # noqa: B023
+        ]
+        for name, convert, size in cases:
+            assert convert().spans.num_rows == spans
+            runs = max(1, 5000 // spans)
+            per_span = cpu_seconds(convert, runs=runs) / spans * 1e6
+            print(f"{name:8s} {per_span:6.2f} us/span CPU  ({spans} spans, {size} bytes per request)")
 
 
 if __name__ == "__main__":

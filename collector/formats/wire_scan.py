@@ -93,6 +93,11 @@ def scan(buf: U8, starts: I64, ends: I64, what: str) -> Fields:
     rec = (starts < ends).nonzero()[0]
     pos, end = starts[rec], ends[rec]
     while len(rec):
+        if len(rec) <= _FEW:
+            # A round costs the same however few records are left: a few long records (one span
+            # with thousands of attributes) would take thousands of rounds. Finish them in Python.
+            chunks.append(_scan_each(buf, rec, pos, end, starts, what))
+            break
         tag, tag_size = varints(buf, pos)
         tag = tag.astype(np.int64)
         wire, number = tag & 7, tag >> 3
@@ -121,6 +126,48 @@ def scan(buf: U8, starts: I64, ends: I64, what: str) -> Fields:
     cols = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
     order = np.argsort(cols[6], kind="stable")
     return Fields(*(col[order] for col in cols[:6]))
+
+
+_FEW = 32  # below this many records, the Python loop beats a numpy round
+
+
+def _scan_each(buf: U8, rec: I64, pos: I64, end: I64, starts: I64, what: str) -> tuple[I64, ...]:
+    """``scan``'s result for a few records, one field at a time."""
+    data = buf.data
+    out: list[tuple[int, int, int, int, int, int, int]] = []
+    for r, p, e in zip(rec.tolist(), pos.tolist(), end.tolist(), strict=True):
+        while p < e:
+            at = p
+            tag, p = _varint(data, p)
+            wire, number = tag & 7, tag >> 3
+            value, start = 0, p
+            if wire == VARINT:
+                value, p = _varint(data, p)
+            elif wire == LEN:
+                size, start = _varint(data, p)
+                p = start + size if start >= 0 else -1
+            elif wire in (I64_WIRE, I32_WIRE):
+                p += 8 if wire == I64_WIRE else 4
+            else:
+                p = -1
+            if tag < 0 or p < 0 or p > e or number == 0:
+                raise FormatError(f"{what} {r}: malformed protobuf at byte {at - int(starts[r])} "
+                                  "(bad tag, wire type or length, or truncated)")
+            out.append((r, number, wire, start, p - start, value, at))
+    columns = list(zip(*out, strict=True)) if out else [()] * 7
+    # Varint values may exceed int64 (uint64 fields, negative int32 enums): keep them unsigned.
+    return tuple(np.array(col, np.uint64 if i == 5 else np.int64) for i, col in enumerate(columns))
+
+
+def _varint(data: memoryview, p: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(p, p + 10):
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value & 0xFFFFFFFFFFFFFFFF, i + 1
+        shift += 7
+    return -1, -1  # longer than 10 bytes: malformed
 
 
 def fixed(buf: U8, start: I64, size: int) -> npt.NDArray[np.uint8]:

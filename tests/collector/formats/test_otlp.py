@@ -459,3 +459,30 @@ def test_column_wise_json_path_equals_the_general_reader_on_generated_spans(seed
     except Deferred:
         pytest.fail("generated OTLP/JSON should be readable column-wise")
     assert canonical(spans_to_otlp_request(fast)) == canonical(spans_to_otlp_request(general))
+
+
+def test_a_span_with_thousands_of_attributes_is_read_in_full_and_in_order() -> None:
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    wide = spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="wide")
+    for i in range(5000):
+        value = wide.attributes.add(key=f"k{i}").value
+        if i % 3:
+            value.string_value = f"v{i}"
+        else:
+            value.int_value = -i
+    for i in range(40):
+        spans.add(trace_id=b"\x01" * 16, span_id=(i + 3).to_bytes(8, "big"), name=f"narrow{i}")
+    [row, *narrow] = decode_otlp_protobuf(request.SerializeToString()).spans.to_pylist()
+    assert len(row["span_attributes"]) == 5000 and len(narrow) == 40
+    assert row["span_attributes"][3] == {"key": "k3", "type": ValueType.INT, "str": None, "int": -3,
+                                         "double": None, "bool": None, "bytes": None}
+    assert [a["key"] for a in row["span_attributes"]] == [f"k{i}" for i in range(5000)]
+    assert canonical(spans_to_otlp_request(decode_otlp_protobuf(request.SerializeToString()).spans)) \
+        == canonical(request)
+
+
+def test_malformed_tail_of_a_long_span_is_a_format_error() -> None:
+    attrs = b"".join(_field(9, common_pb2.KeyValue(key=f"k{i}").SerializeToString()) for i in range(100))
+    with pytest.raises(FormatError, match="malformed protobuf"):
+        decode_otlp_protobuf(_request_with_span(_SPAN_IDS + attrs + b"\x4a\x7f"))
