@@ -1,4 +1,5 @@
 // The span detail panel: kind, status, timing, attributes, resource, scope, events and links.
+import {spanAttributes} from './trace-model.js';
 import {fmtDuration, h} from './util.js';
 
 function kvTable(caption, items) {
@@ -63,7 +64,7 @@ export function renderDetail(el, model, index, onSpan) {
       h('dt', {}, 'Duration'), h('dd', {}, fmtDuration(s.duration)),
       h('dt', {}, 'Self time'), h('dd', {}, fmtDuration(s.selfTime)),
       h('dt', {}, 'Critical path'), h('dd', {}, s.critical ? 'yes' : 'no')),
-    section('Attributes', kvTable('Span attributes', s.attributes)),
+    section('Attributes', kvTable('Span attributes', spanAttributes(s))),
     section('Resource', kvTable(`Resource of ${s.service}`, [{key: 'service.name', value: s.service},
       ...(s.process.tags || [])])),
     section('Scope', s.scopeName

@@ -2,18 +2,26 @@
 // spans in depth-first order with depth, parent and subtree size, plus the critical path and statistics.
 // Everything is iterative (no recursion) so a 100,000-span chain cannot overflow the stack.
 
+// Tags the span detail shows in its own fields (kind, status, scope) rather than among the attributes.
 const HIDDEN_TAGS = new Set(['span.kind', 'otel.status_code', 'otel.status_description',
   'otel.scope.name', 'otel.scope.version', 'otel.library.name', 'otel.library.version']);
+const SPECIAL_TAGS = new Set([...HIDDEN_TAGS, 'error']);
 
-function tagMap(tags) {
-  const m = new Map();
-  for (const t of tags || []) m.set(t.key, t.value);
-  return m;
+/** A span's attributes without the tags shown in their own fields (computed when the detail opens). */
+export function spanAttributes(span) {
+  return (span.raw.tags || []).filter((t) => !HIDDEN_TAGS.has(t.key));
+}
+
+/** The few tags the model reads, in one pass (a Map per span costs too much at 100,000 spans). */
+function specialTags(tags) {
+  const out = {};
+  for (const t of tags || []) if (SPECIAL_TAGS.has(t.key) && !(t.key in out)) out[t.key] = t.value;
+  return out;
 }
 
 function isError(tags) {
-  const err = tags.get('error');
-  const code = tags.get('otel.status_code');
+  const err = tags.error;
+  const code = tags['otel.status_code'];
   return err === true || err === 'true' || code === 'ERROR' || code === 'STATUS_CODE_ERROR';
 }
 
@@ -25,20 +33,19 @@ function parentOf(span) {
 }
 
 function makeSpan(raw, processes, index) {
-  const tags = tagMap(raw.tags);
+  const tags = specialTags(raw.tags);
   const process = (raw.processID && processes[raw.processID]) || raw.process || {serviceName: '', tags: []};
   const start = Number(raw.startTime);
   const duration = Number(raw.duration);
   return {
-    index, raw, process, tags,
+    index, raw, process,
     spanID: raw.spanID, traceID: raw.traceID, name: raw.operationName || '',
     service: process.serviceName || '', start, duration, end: start + duration,
     parentID: parentOf(raw), parent: -1, children: [], depth: 0, size: 1,
-    kind: tags.get('span.kind') || '', status: tags.get('otel.status_code') || (isError(tags) ? 'ERROR' : 'UNSET'),
-    statusMessage: tags.get('otel.status_description') || '', error: isError(tags),
-    scopeName: tags.get('otel.scope.name') || tags.get('otel.library.name') || '',
-    scopeVersion: tags.get('otel.scope.version') || tags.get('otel.library.version') || '',
-    attributes: (raw.tags || []).filter((t) => !HIDDEN_TAGS.has(t.key)),
+    kind: tags['span.kind'] || '', status: tags['otel.status_code'] || (isError(tags) ? 'ERROR' : 'UNSET'),
+    statusMessage: tags['otel.status_description'] || '', error: isError(tags),
+    scopeName: tags['otel.scope.name'] || tags['otel.library.name'] || '',
+    scopeVersion: tags['otel.scope.version'] || tags['otel.library.version'] || '',
     critical: false, selfTime: 0,
   };
 }
