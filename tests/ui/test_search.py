@@ -72,3 +72,16 @@ def test_clicking_a_scatter_point_opens_its_trace(page: Page) -> None:
     point.click(force=True)
     expect(page).to_have_url(re.compile(r"/trace/0000000000000001$"))
     expect(page.locator(".span-count")).to_have_text("1")
+
+
+def test_two_selected_results_open_the_comparison(page: Page) -> None:
+    page.goto("/search?service=frontend&lookback=1h&run=1&sort=slowest")
+    boxes = page.get_by_role("checkbox")
+    expect(boxes).to_have_count(13)
+    compare = page.get_by_role("button", name="Compare selected")
+    boxes.nth(0).check()
+    expect(compare).to_be_disabled()
+    boxes.nth(1).check()
+    compare.click()
+    expect(page).to_have_url(re.compile(rf"/compare/{CHECKOUT_TRACE}/[0-9a-f]+$"))
+    expect(page.get_by_role("treegrid")).to_have_count(2)
