@@ -33,6 +33,22 @@ HOUR_NS = 3600 * 10**9
 # Row groups of this many spans: small enough that a trace lookup reads ~1 MB, large enough that
 # scans and compression do not suffer.
 ROW_GROUP_SPANS = 32_768
+# Measured on the benchmark's data (bench/): level 3 is ~3% smaller than the default level 1 at a
+# small CPU cost; levels above it gain little more.
+ZSTD_LEVEL = 3
+
+
+def _leaf_paths(schema: pa.Schema) -> list[str]:
+    """Parquet leaf column paths (``span_attributes.list.element.key``...) of an Arrow schema."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), sink)
+    meta = pq.read_metadata(pa.BufferReader(sink.getvalue()))
+    return [meta.schema.column(i).path for i in range(meta.num_columns)]
+
+
+# Dictionary-encode every column but span_id: span IDs are random and unique, so a dictionary only
+# adds its index on top of the 8 raw bytes (9.8 B/span measured vs 8.0 plain).
+_DICTIONARY_COLUMNS = [p for p in _leaf_paths(SPAN_SCHEMA) if p != "span_id"]
 
 
 @dataclass
@@ -103,8 +119,8 @@ def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
     schema = SPAN_SCHEMA.with_metadata({META_KEY: json.dumps(description).encode()})
     final = directory / f"{name}.parquet"
     tmp = directory / f".{name}.parquet.tmp"
-    pq.write_table(ordered.cast(schema), tmp, compression="zstd", row_group_size=ROW_GROUP_SPANS,
-                   write_statistics=True)
+    pq.write_table(ordered.cast(schema), tmp, compression="zstd", compression_level=ZSTD_LEVEL,
+                   row_group_size=ROW_GROUP_SPANS, write_statistics=True, use_dictionary=_DICTIONARY_COLUMNS)
     _fsync(tmp)
     # The sidecar may land before its segment: a sidecar without a segment is ignored and cleaned.
     _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
