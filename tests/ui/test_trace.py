@@ -154,3 +154,15 @@ def test_ten_thousand_deep_spans_render_only_visible_rows(page: Page, tmp_path) 
     expect(row(page, "step-9999")).to_have_attribute("aria-rowindex", "10000")
     # A chain this deep is also the critical path from end to end.
     assert page.evaluate("window.spanlakeTrace.model.spans.every(s => s.critical)")
+
+
+def test_enter_in_trace_search_reveals_a_match_inside_a_collapsed_subtree(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    page.get_by_role("button", name="Collapse all").click()
+    expect(grid(page)).to_have_attribute("aria-rowcount", "1")
+    search = page.get_by_label("Find in trace")
+    search.fill("Charge")
+    search.press("Enter")
+    expect(row(page, "Charge")).to_have_count(1)
+    expect(page.locator(".span-detail h2")).to_have_text("payment: Charge")
+    expect(page.locator(".wf-match-info")).to_have_text("1 of 1")
