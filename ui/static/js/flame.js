@@ -11,6 +11,8 @@ export function flameGraph(model, onSelect) {
   const wrap = h('div', {class: 'flame'}, canvas, tip);
   const byDepth = Array.from({length: depthCap}, () => []);
   for (const s of model.spans) if (s.depth < depthCap) byDepth[s.depth].push(s);
+  // Concurrent siblings overlap on one band: draw longer boxes first so shorter ones stay visible.
+  for (const list of byDepth) list.sort((a, b) => b.duration - a.duration);
   const span = model.duration || 1;
   const draw = () => {
     const width = Math.max(400, wrap.clientWidth - 2);
