@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from storage.api import DependencyLink, Operation, TraceQuery
 from storage.catalog import Snapshot
@@ -37,10 +37,24 @@ class Reader:
         snap = self._snapshot()
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
-        for seg in snap.segments:
-            hits = [t for t in ids if seg.may_contain(t)]  # the trace-ID sidecar: exact, in memory
-            if hits:
-                parts.append(_filter_ids(_read_row_groups(seg, hits), wanted))
+        # The trace-ID sidecars (exact, in memory) pick the segments; inside them DuckDB prunes row
+        # groups by trace_id statistics and decodes only the matching rows' other columns, which
+        # measured ~8x faster than decoding whole row groups with pyarrow.
+        segments = [seg for seg in snap.segments if any(seg.may_contain(t) for t in ids)]
+        if segments:
+            files = ", ".join(_quote(s.path) for s in segments)
+            # IN over separate parameters, not list_contains: only IN reaches the Parquet scan as a
+            # filter that prunes row groups (measured 57 vs 19 ms per lookup).
+            names = ", ".join(f"$t{i}" for i in range(len(ids)))
+            sql = (f"SELECT * FROM read_parquet([{files}], hive_partitioning = false) "
+                   f"WHERE trace_id IN ({names})")
+            with self._db_lock:
+                cur = self._db.cursor()
+            try:
+                params = {f"t{i}": t for i, t in enumerate(ids)}
+                parts.append(cur.sql(sql, params=params).to_arrow_table())
+            finally:
+                cur.close()
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
     # --- search --------------------------------------------------------------------------------
@@ -100,8 +114,9 @@ class Reader:
     def _relation_sql(self, segments: list[Segment]) -> str:
         if not segments:
             return "tail"
-        files = ", ".join("'" + str(s.path).replace("'", "''") + "'" for s in segments)
-        return f"(SELECT * FROM read_parquet([{files}]) UNION ALL BY NAME SELECT * FROM tail)"
+        files = ", ".join(_quote(s.path) for s in segments)
+        scan = f"read_parquet([{files}], hive_partitioning = false)"
+        return f"(SELECT * FROM {scan} UNION ALL BY NAME SELECT * FROM tail)"
 
     def _cursor(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
         with self._db_lock:
@@ -127,9 +142,9 @@ class Reader:
             cur.close()
 
 
-def _read_row_groups(seg: Segment, trace_ids: list[bytes]) -> pa.Table:
-    groups = seg.row_groups_for(trace_ids)
-    return pq.ParquetFile(seg.path).read_row_groups(groups)
+def _quote(path: Path) -> str:
+    """A segment path as a SQL string literal (our own paths, never user input)."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:
