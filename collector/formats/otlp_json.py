@@ -17,14 +17,20 @@ from collector.formats.attr_columns import TypedAttrs
 from collector.formats.errors import FormatError
 from collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
 from collector.formats.result import ConvertResult
-from collector.formats.span_columns import ZERO_SPAN_ID, ZERO_TRACE_ID, Resources, Scopes, SpanColumns
+from collector.formats.span_columns import (
+    BAD_SPAN_ID,
+    BAD_TRACE_ID,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    Resources,
+    Scopes,
+    SpanColumns,
+)
 from storage.schema import ValueType
 
 Path = Callable[[], str]
 
 UINT32_MAX = 2**32 - 1
-BAD_TRACE_ID = "an invalid trace ID (must be 16 bytes, not all zero)"
-BAD_SPAN_ID = "an invalid span ID (must be 8 bytes, not all zero)"
 
 
 def decode_otlp_json(body: bytes | str) -> ConvertResult:

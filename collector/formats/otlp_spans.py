@@ -23,6 +23,7 @@ import pyarrow as pa
 from collector.formats.attr_columns import list_column
 from collector.formats.errors import FormatError
 from collector.formats.otlp_attrs import decode_key_value_ranges
+from collector.formats.span_columns import BAD_LINK_ID, BAD_PARENT_ID, BAD_SPAN_ID, BAD_TRACE_ID
 from collector.formats.wire_scan import (
     I32_WIRE,
     I64_WIRE,
@@ -39,10 +40,6 @@ from storage.schema import ATTRIBUTES, EVENT, LINK
 
 I64 = npt.NDArray[np.int64]
 
-BAD_TRACE_ID = "an invalid trace ID (must be 16 bytes, not all zero)"
-BAD_SPAN_ID = "an invalid span ID (must be 8 bytes, not all zero)"
-BAD_PARENT_ID = "an invalid parent span ID (must be empty or 8 bytes)"
-BAD_LINK_ID = "an invalid link (trace ID must be empty or 16 bytes, span ID empty or 8 bytes)"
 INT64_MAX = np.uint64(2**63 - 1)
 
 

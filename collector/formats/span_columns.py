@@ -21,6 +21,11 @@ from collector.formats.errors import FormatError
 from storage.schema import EVENT, LINK, SPAN_SCHEMA
 
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
+# Why a span is dropped (OTLP partial success), in the words of the rejection message.
+BAD_TRACE_ID = "an invalid trace ID (must be 16 bytes, not all zero)"
+BAD_SPAN_ID = "an invalid span ID (must be 8 bytes, not all zero)"
+BAD_PARENT_ID = "an invalid parent span ID (must be empty or 8 bytes)"
+BAD_LINK_ID = "an invalid link (trace ID must be empty or 16 bytes, span ID empty or 8 bytes)"
 
 
 class AttrBuilder(Protocol):
