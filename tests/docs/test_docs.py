@@ -52,6 +52,11 @@ def test_every_client_page_exists_and_is_linked_from_another_page() -> None:
         assert linked, f"no other page links {name}"
 
 
+def test_docs_index_links_every_page() -> None:
+    listed = {link.partition("#")[0] for link in links(read("README.md"))}
+    assert {p.name for p in PAGES if p.name != "README.md"} <= listed
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_relative_links_and_anchors_resolve(page: Path) -> None:
     text = page.read_text()
