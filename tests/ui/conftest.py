@@ -91,12 +91,14 @@ def browser_context(browser: Browser, ui_base_url: str) -> Iterator[BrowserConte
 
 
 @pytest.fixture
-def page(browser_context: BrowserContext) -> Iterator[Page]:
+def page(browser_context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh tab; when the test ends (passed or failed) its final state is saved as a screenshot."""
     pg = browser_context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.set_default_timeout(15_000)
     yield pg
+    save_screenshot(pg, request.node.name)
     pg.close()
     # An uncaught exception in the app fails the test even if the page looked right.
     assert not errors, errors

@@ -6,7 +6,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.paths import JAEGER_SUITE
-from tests.ui.conftest import save_screenshot
 from tests.ui.data import CHECKOUT_TRACE, EDGES, browse_trace_id
 
 pytestmark = pytest.mark.browser
@@ -24,7 +23,6 @@ def test_service_map_shows_the_known_edges(page: Page) -> None:
     graph.locator('g.node[data-service="checkout"]').click()
     expect(page.locator(".red-chart .main-svg").first).to_be_visible()
     expect(page.locator(".red figure")).to_have_count(3)
-    save_screenshot(page, "service-map")
 
 
 def test_sql_console_runs_a_query_and_draws_a_chart(page: Page) -> None:
@@ -37,7 +35,6 @@ def test_sql_console_runs_a_query_and_draws_a_chart(page: Page) -> None:
     expect(table.locator("tr", has_text="payment")).to_contain_text("1")
     page.get_by_role("button", name="Draw chart").click()
     expect(page.locator(".chart[data-drawn=bar] .main-svg").first).to_be_visible()
-    save_screenshot(page, "sql-console")
 
 
 def test_sql_errors_are_shown_inline(page: Page) -> None:
@@ -58,7 +55,6 @@ def test_compare_highlights_differences(page: Page) -> None:
     expect(grids.nth(0)).to_have_attribute("aria-rowcount", "3")
     expect(grids.nth(1)).to_have_attribute("aria-rowcount", "7")
     expect(grids.nth(1).locator(".wf-row.is-match")).to_have_count(7)
-    save_screenshot(page, "compare")
 
 
 def test_opening_an_otlp_file_shows_its_spans_without_storing_them(page: Page) -> None:
@@ -66,9 +62,9 @@ def test_opening_an_otlp_file_shows_its_spans_without_storing_them(page: Page) -
     page.locator("input[type=file]").set_input_files(str(JAEGER_SUITE / "traces" / "example_trace.json"))
     expect(page.get_by_role("treegrid")).to_have_attribute("aria-rowcount", "5")
     expect(page.locator(".trace-head")).to_contain_text("example_trace.json")
+    expect(page.locator(".wf-op")).to_have_count(5)
     ops = set(page.locator(".wf-op").all_inner_texts())
     assert ops == {f"example-operation-{i}" for i in (1, 2, 3, 4)}
-    save_screenshot(page, "open-file")
 
 
 def test_a_downloaded_trace_json_opens_again_from_the_file(page: Page, tmp_path) -> None:
@@ -87,12 +83,14 @@ def test_a_downloaded_trace_json_opens_again_from_the_file(page: Page, tmp_path)
 def test_every_sql_example_runs(page: Page) -> None:
     page.goto("/sql")
     examples = page.locator(".examples button")
+    expect(examples.first).to_be_visible()
     assert examples.count() >= 5
     for i in range(examples.count()):
         examples.nth(i).click()
         page.get_by_role("button", name="Run", exact=True).click()
-        expect(page.locator("table.sql-results")).to_be_visible()
+        expect(page.locator(".sql-output")).not_to_have_attribute("data-state", "running")
         expect(page.locator(".sql-output [role=alert]")).to_have_count(0)
+        expect(page.locator("table.sql-results")).to_be_visible()
 
 
 def test_trace_ids_in_sql_results_open_the_trace(page: Page) -> None:

@@ -32,7 +32,6 @@ def test_waterfall_has_one_row_per_span(page: Page) -> None:
     assert page.evaluate("window.spanlakeTrace.model.spans.length") == len(CHECKOUT_SPANS)
     # Rows are indented by parent: SELECT cart is a grandchild of the root.
     expect(row(page, "SELECT cart")).to_have_attribute("aria-level", "3")
-    save_screenshot(page, "trace-waterfall")
 
 
 def test_fixture_trace_with_five_spans_shows_five_rows(page: Page) -> None:

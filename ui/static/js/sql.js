@@ -105,12 +105,15 @@ export function render(root, _params, query) {
     const next = new URLSearchParams({q});
     history.replaceState(null, '', `/sql?${next}`);
     output.replaceChildren(h('p', {class: 'muted'}, 'Running…'));
+    output.dataset.state = 'running';
     try {
       const res = await runSql(q);
       output.replaceChildren(resultTable(res));
       if (res.rows.length && res.columns.length) output.append(chartBuilder(res));
+      output.dataset.state = 'done';
     } catch (err) {
       output.replaceChildren(errorBox(err.message));
+      output.dataset.state = 'error';
     }
   };
   editor.addEventListener('keydown', (e) => {
