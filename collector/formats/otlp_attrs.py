@@ -96,7 +96,8 @@ class _Pieces:
         out = []
         for idx, mask, arrow_type in zip(index, valid, types, strict=True):
             pieces = pa.Array.from_buffers(arrow_type, self.count, [None, offsets, data])
-            out.append(pieces.take(pa.array(idx, pa.int32(), mask=~mask)))
+            indices = idx.astype(np.int32)
+            out.append(pieces.take(pa.array(indices) if mask.all() else pa.array(indices, mask=~mask)))
         return out
 
 
