@@ -165,3 +165,8 @@ def test_enter_in_trace_search_reveals_a_match_inside_a_collapsed_subtree(page: 
     expect(row(page, "Charge")).to_have_count(1)
     expect(page.locator(".span-detail h2")).to_have_text("payment: Charge")
     expect(page.locator(".wf-match-info")).to_have_text("1 of 1")
+
+
+def test_unknown_trace_shows_the_servers_error(page: Page) -> None:
+    page.goto("/trace/00000000deadbeef")
+    expect(page.get_by_role("alert")).to_contain_text("trace not found")
