@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from storage.catalog import Catalog
-from storage.schema import SPAN_SCHEMA
-from storage.segments import HOUR_NS, SPANS_DIR, Segment, delete_segment, prepare_segment
+from storage.segments import HOUR_NS, SPANS_DIR, Segment, delete_segment, prepare_segment, read_segment
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ def compact(root: Path, catalog: Catalog, max_output_spans: int = 1_000_000, min
         for group in _groups(segments, max_output_spans):
             if len(group) < min_inputs:
                 continue
-            merged = pa.concat_tables([pq.read_table(s.path).cast(SPAN_SCHEMA) for s in group])
+            merged = pa.concat_tables([read_segment(s.path) for s in group])
             replaces = [str(s.path.relative_to(root)) for s in group]
             name = f"c{secrets.token_hex(6)}"
             prepare_segment(root, partition, name, merged, _merged_meta(group, replaces)).commit()

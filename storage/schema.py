@@ -17,7 +17,7 @@ import pyarrow as pa
 
 # Bumped whenever a column changes meaning; written into every segment's footer so an old segment can
 # always be read by the code for its version (Tempo's vParquetN lesson).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: end_time_unix_nano derived, not stored
 
 
 class ValueType(enum.IntEnum):

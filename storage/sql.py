@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 
 from storage.catalog import Snapshot
 from storage.schema import SPAN_SCHEMA
+from storage.segments import END_TIME_SQL, STORED_SCHEMA
 from storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
@@ -176,9 +177,10 @@ def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not snap.segments:
         con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
         return
-    files = ds.dataset([str(s.path) for s in snap.segments], schema=SPAN_SCHEMA, format="parquet")
+    files = ds.dataset([str(s.path) for s in snap.segments], schema=STORED_SCHEMA, format="parquet")
     con.register("_segments", files)
-    con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _segments UNION ALL SELECT * FROM _tail")
+    con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM _segments "
+                "UNION ALL BY NAME SELECT * FROM _tail")
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, statement: str, limit: int) -> tuple[pa.Table, bool]:
