@@ -30,8 +30,8 @@ class Settings:
     zipkin_port: int = 9411
     query_port: int = 16686
     flush_interval: float = 5.0
-    segment_max_spans: int = 500_000
-    max_buffered_spans: int = 2_000_000
+    segment_max_spans: int = 100_000
+    max_buffered_spans: int = 400_000
     max_request_bytes: int = 16 * 1024 * 1024
     sampling_strategies: Path | None = None
     compact_interval: float = 300.0
