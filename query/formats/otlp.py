@@ -83,17 +83,26 @@ def spans_to_otlp_request(spans: pa.Table) -> ExportTraceServiceRequest:
 def _group(spans: pa.Table) -> list[tuple[Row, list[tuple[Row, list[Row]]]]]:
     """Rows grouped by resource, then by scope, in order of first appearance."""
     resources: dict[Any, tuple[Row, dict[Any, tuple[Row, list[Row]]]]] = {}
+    last_resource: tuple[Any, ...] | None = None
+    last_scope: tuple[Any, ...] | None = None
+    resource_key = scope_key = None
     for row in spans.to_pylist():
-        resource_key = tuple(_key(row[name]) for name in _RESOURCE)
+        # Spans of one resource and scope are usually adjacent: compare with the previous row
+        # (a C-level equality test) and build a hashable key only when they differ.
+        resource = tuple(row[name] for name in _RESOURCE)
+        if resource != last_resource:
+            last_resource, resource_key = resource, _key(resource)
+        scope = tuple(row[name] for name in _SCOPE)
+        if scope != last_scope:
+            last_scope, scope_key = scope, _key(scope)
         _, scopes = resources.setdefault(resource_key, (row, {}))
-        scope_key = tuple(_key(row[name]) for name in _SCOPE)
         scopes.setdefault(scope_key, (row, []))[1].append(row)
     return [(first, list(scopes.values())) for first, scopes in resources.values()]
 
 
 def _key(value: Any) -> Any:
     """A hashable form of a column value; doubles by bit pattern so NaN groups with NaN."""
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(_key(item) for item in value)
     if isinstance(value, dict):
         return tuple((k, _key(v)) for k, v in value.items())
