@@ -170,3 +170,22 @@ def test_enter_in_trace_search_reveals_a_match_inside_a_collapsed_subtree(page: 
 def test_unknown_trace_shows_the_servers_error(page: Page) -> None:
     page.goto("/trace/00000000deadbeef")
     expect(page.get_by_role("alert")).to_contain_text("trace not found")
+
+
+def test_dragging_across_the_time_axis_zooms_and_reset_restores(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    axis = page.locator(".wf-axis")
+    box = axis.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, y, steps=5)
+    page.mouse.up()
+    # Zoomed to 40-90 ms of the 100 ms trace: the axis starts at 40 ms and PlaceOrder fills the width.
+    expect(axis.locator(".wf-tick").first).to_have_text("40ms")
+    bar = row(page, "PlaceOrder").locator(".wf-bar")
+    share = bar.evaluate("b => b.offsetWidth / b.parentElement.offsetWidth")
+    assert share > 0.95
+    page.get_by_role("button", name="Reset zoom").click()
+    expect(axis.locator(".wf-tick").first).to_have_text("0ns")

@@ -19,7 +19,9 @@ export class Waterfall {
     this.selected = -1;
     this.focusRow = 0;
     this.frame = 0;
+    this.zoom = {start: model.start, end: model.end}; // the time window the bars are drawn against (µs)
     this.build();
+    this.renderAxis();
     this.recompute();
   }
 
@@ -47,6 +49,8 @@ export class Waterfall {
       h('button', {type: 'button', onclick: () => this.nextMatch(1), 'aria-label': 'Next match'}, '↓'),
       h('button', {type: 'button', onclick: () => this.collapseAll()}, 'Collapse all'),
       h('button', {type: 'button', onclick: () => this.expandAll()}, 'Expand all'),
+      this.resetZoom = h('button', {type: 'button', disabled: true, onclick: () => this.setZoom(m.start, m.end)},
+        'Reset zoom'),
       h('span', {class: 'legend'}, h('span', {class: 'legend-critical'}), 'critical path',
         h('span', {class: 'legend-error'}), 'error'));
     this.minimap = h('canvas', {class: 'wf-minimap-canvas', height: 48, 'aria-hidden': 'true'});
@@ -54,10 +58,10 @@ export class Waterfall {
     const minimap = h('div', {class: 'wf-minimap', title: 'Minimap: click or drag to scroll'},
       this.minimap, this.minimapWindow);
     this.bindMinimap(minimap);
-    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', {class: 'wf-tick', style: `left:${f * 100}%`},
-      fmtDuration(m.duration * f)));
-    const header = h('div', {class: 'wf-header', 'aria-hidden': 'true'},
-      h('div', {class: 'wf-name'}, 'Service · operation'), h('div', {class: 'wf-axis'}, ticks));
+    this.axis = h('div', {class: 'wf-axis', title: 'Drag across the time axis to zoom in'});
+    this.bindZoom(this.axis);
+    const header = h('div', {class: 'wf-header'},
+      h('div', {class: 'wf-name', 'aria-hidden': 'true'}, 'Service · operation'), this.axis);
     this.spacer = h('div', {class: 'wf-spacer'});
     this.viewport = h('div', {class: 'wf-viewport', role: 'treegrid', tabindex: 0,
       'aria-label': `Trace waterfall, ${m.spans.length} spans`, 'aria-colcount': 2,
@@ -126,8 +130,8 @@ export class Waterfall {
     if (s.index === this.selected) classes.push('is-selected');
     if (r === this.focusRow) classes.push('is-focused');
     if (this.matches && this.matches[s.index]) classes.push('is-match');
-    const span = m.duration || 1;
-    const left = ((s.start - m.start) / span) * 100;
+    const span = (this.zoom.end - this.zoom.start) || 1;
+    const left = ((s.start - this.zoom.start) / span) * 100;
     const width = (s.duration / span) * 100;
     const color = serviceColor(s.service);
     const indent = Math.min(s.depth, MAX_INDENT_LEVELS) * 12;
@@ -148,8 +152,53 @@ export class Waterfall {
       s.critical ? h('span', {class: 'visually-hidden'}, ' (critical path)') : null),
     h('div', {class: 'wf-timeline', role: 'gridcell'},
       h('div', {class: 'wf-bar', style: `left:${left}%;width:${width}%;background:${color}`}),
-      h('span', {class: 'wf-dur', style: left > 75 ? `right:${100 - left}%` : `left:${left + width}%`},
+      h('span', {class: 'wf-dur', style: left > 75 ? `right:${100 - left}%` : `left:${Math.max(0, left + width)}%`},
         fmtDuration(s.duration))));
+  }
+
+  renderAxis() {
+    const {start, end} = this.zoom;
+    this.axis.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((f) => h('span', {class: 'wf-tick',
+      style: `left:${f * 100}%`, 'aria-hidden': 'true'}, fmtDuration(start - this.model.start + (end - start) * f))));
+  }
+
+  /** Draw the bars against [start, end] µs (the whole trace when not zoomed). */
+  setZoom(start, end) {
+    this.zoom = {start, end};
+    this.resetZoom.disabled = start <= this.model.start && end >= this.model.end;
+    this.viewport.dataset.zoom = this.resetZoom.disabled ? '' : `${start - this.model.start}-${end - this.model.start}`;
+    this.renderAxis();
+    this.schedule();
+  }
+
+  bindZoom(axis) {
+    const band = h('div', {class: 'wf-zoom-band', hidden: true});
+    axis.append(band);
+    let from = null;
+    const frac = (e) => {
+      const rect = axis.getBoundingClientRect();
+      return Math.max(0, Math.min(1, (e.clientX - rect.left) / rect.width));
+    };
+    axis.addEventListener('pointerdown', (e) => {
+      from = frac(e);
+      axis.setPointerCapture(e.pointerId);
+    });
+    axis.addEventListener('pointermove', (e) => {
+      if (from === null) return;
+      const to = frac(e);
+      Object.assign(band.style, {left: `${Math.min(from, to) * 100}%`, width: `${Math.abs(to - from) * 100}%`});
+      band.hidden = false;
+    });
+    axis.addEventListener('pointerup', (e) => {
+      if (from === null) return;
+      const [a, b] = [from, frac(e)].sort((x, y) => x - y);
+      from = null;
+      band.hidden = true;
+      // A click (no real drag) is not a zoom: it would select an empty window.
+      if (b - a < 0.01) return;
+      const {start, end} = this.zoom;
+      this.setZoom(start + (end - start) * a, start + (end - start) * b);
+    });
   }
 
   onClick(e) {
