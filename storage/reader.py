@@ -153,6 +153,10 @@ def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:
     return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
 
+# Tag keys matched against span fields rather than attributes (storage/search.py): never pruned.
+_SPECIAL_TAGS = frozenset({"error", "span.status", "span.kind", "scope.name", "scope.version"})
+
+
 def _overlaps(seg: Segment, lo: int | None, hi: int | None) -> bool:
     return (lo is None or seg.meta["max_start_ns"] >= lo) and (hi is None or seg.meta["min_start_ns"] <= hi)
 
@@ -165,9 +169,11 @@ def _may_match(seg: Segment, query: TraceQuery) -> bool:
         return False
     if query.operation_name:
         ops = seg.meta["operations"]
-        return any(name == query.operation_name and (not query.service_name or svc == query.service_name)
-                   for svc, name, _ in ops)
-    return True
+        if not any(name == query.operation_name and (not query.service_name or svc == query.service_name)
+                   for svc, name, _ in ops):
+            return False
+    return all(seg.may_have_tag(key.removeprefix("resource."), str(value))
+               for key, value in query.attributes.items() if key not in _SPECIAL_TAGS)
 
 
 __all__ = ["Reader", "SearchFilter"]

@@ -4,6 +4,7 @@ Layout under the data directory (stable; documented in docs/storage.md)::
 
     spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
     spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
+    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attribute pairs
 
 A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
 commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
@@ -25,11 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
 SPANS_DIR = "spans"
 META_KEY = b"spanlake"
 HOUR_NS = 3600 * 10**9
+SIDECARS = (".tids", ".bloom")
 # Row groups of this many spans: small enough that a trace lookup reads ~1 MB, large enough that
 # scans and compression do not suffer.
 ROW_GROUP_SPANS = 32_768
@@ -67,6 +70,8 @@ class Segment:
     # (nearly always) one row group and a lookup reads only that one.
     row_group_ranges: list[tuple[bytes, bytes]]
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
+    _bloom: Bloom | None = field(default=None, repr=False)
+    _bloom_loaded: bool = field(default=False, repr=False)
 
     @property
     def num_spans(self) -> int:
@@ -82,6 +87,20 @@ class Segment:
                 ids = pq.read_table(self.path, columns=["trace_id"]).column("trace_id")
                 self._trace_ids = _sorted_ids(ids)
         return self._trace_ids
+
+    def bloom(self) -> Bloom | None:
+        """The attribute filter from the ``.bloom`` sidecar; None where there is none."""
+        if not self._bloom_loaded:
+            sidecar = self.path.with_suffix(".bloom")
+            self._bloom = Bloom.from_bytes(sidecar.read_bytes()) if sidecar.exists() else None
+            self._bloom_loaded = True
+        return self._bloom
+
+    def may_have_tag(self, key: str, value: str) -> bool:
+        """False only when no span of this segment can carry attribute ``key`` = ``value``."""
+        bloom = self.bloom()
+        return (bloom is None or bloom.may_contain(string_pair(key, value))
+                or bloom.may_contain(typed_key(key)))
 
     def may_contain(self, trace_id: bytes) -> bool:
         ids = self.trace_ids()
@@ -130,8 +149,11 @@ def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
                    row_group_size=ROW_GROUP_SPANS, write_statistics=True,
                    use_dictionary=_DICTIONARY_COLUMNS)
     _fsync(tmp)
-    # The sidecar may land before its segment: a sidecar without a segment is ignored and cleaned.
+    # Sidecars may land before their segment: a sidecar without a segment is ignored and cleaned.
     _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
+    items = attribute_items(ordered)
+    if items is not None:
+        _write_atomically(final.with_suffix(".bloom"), Bloom.build(items).to_bytes())
     return PendingSegment(tmp, final)
 
 
@@ -196,14 +218,16 @@ def remove_debris(root: Path) -> None:
         return
     for tmp in base.glob("date=*/hour=*/.*.tmp"):
         tmp.unlink(missing_ok=True)
-    for sidecar in base.glob("date=*/hour=*/*.tids"):
-        if not sidecar.with_suffix(".parquet").exists():
-            sidecar.unlink(missing_ok=True)
+    for suffix in SIDECARS:
+        for sidecar in base.glob(f"date=*/hour=*/*{suffix}"):
+            if not sidecar.with_suffix(".parquet").exists():
+                sidecar.unlink(missing_ok=True)
 
 
 def delete_segment(path: Path) -> None:
     path.unlink(missing_ok=True)
-    path.with_suffix(".tids").unlink(missing_ok=True)
+    for suffix in SIDECARS:
+        path.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def _sorted_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
