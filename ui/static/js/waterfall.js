@@ -27,7 +27,7 @@ export class Waterfall {
 
   build() {
     const m = this.model;
-    this.search = h('input', {type: 'search', placeholder: 'Find in trace (name, service, tag=value, span ID)',
+    this.search = h('input', {type: 'search', placeholder: 'Find: name, service, tag=value',
       'aria-label': 'Find in trace', class: 'wf-search'});
     this.matchInfo = h('span', {class: 'wf-match-info', 'aria-live': 'polite'});
     let pending = 0;
