@@ -99,3 +99,14 @@ def test_trace_ids_in_sql_results_open_the_trace(page: Page) -> None:
     page.get_by_role("button", name="Run", exact=True).click()
     page.locator("table.sql-results a").click()
     expect(page.locator(".trace-head")).to_contain_text("frontend: GET /checkout")
+
+
+def test_red_chart_links_open_the_matching_traces(page: Page) -> None:
+    page.goto("/map?service=payment")
+    errors_link = page.locator(".red figure", has_text="Error rate").get_by_role("link", name="traces")
+    errors_link.click()
+    # The error-rate chart links to the service's failed traces in the chart's time range.
+    expect(page.get_by_label("Lookback")).to_have_value("custom")
+    expect(page.get_by_label("Tags")).to_have_value("error=true")
+    expect(page.locator("ol.results li")).to_have_count(1)
+    expect(page.locator("ol.results")).to_contain_text("frontend: GET /checkout")
