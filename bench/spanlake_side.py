@@ -282,10 +282,18 @@ def run_queries(server: Server, manifest: Manifest, result: measure.Result) -> N
 
 
 def spanlake_version() -> str:
+    """Package version and commit; "+uncommitted changes" when the measured code differs from it."""
     from importlib.metadata import version
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return f"spanlake {version('spanlake')} ({commit.stdout.strip() or 'unknown commit'})"
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    if git(
+        "status", "--porcelain", "--untracked-files=no", "--", "collector", "storage", "query", "spanlake"
+    ):
+        commit += " + uncommitted changes"
+    return f"spanlake {version('spanlake')} ({commit})"
 
 
 def ingest(server: Server, manifest: Manifest, work_dir: Path, result: measure.Result) -> None:
