@@ -156,13 +156,3 @@ def _cell(value: Any) -> str:
     text = text.replace("\n", "\\n")
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m spanlake.sql_cli ...``: the same command without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="spanlake")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(["sql", *(sys.argv[1:] if argv is None else argv)]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,8 +18,7 @@ from spanlake import sql_cli
 from storage.store import SegmentStore
 from tests.storage.sql_support import ATTACKS, all_spans, attack, load_store
 
-# The command as the lead wires it into ``spanlake``; ``python -m spanlake.sql_cli`` is the same parser.
-COMMAND = [sys.executable, "-m", "spanlake.sql_cli"]
+COMMAND = [sys.executable, "-m", "spanlake", "sql"]
 # One attack of each kind through a real process; every attack runs through the command's ``run``
 # below (a process start costs about a second of CPU, and these run on two cores).
 NAMED_ATTACKS = [
