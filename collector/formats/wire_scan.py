@@ -10,7 +10,7 @@ over spans (a loop costs a few microseconds per span in CPython with upb message
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,17 +30,6 @@ _POS = np.arange(10)
 _SHIFTS = (7 * _POS).astype(np.uint64)
 # Payload size of fixed-size wire types (1: 64-bit, 5: 32-bit); -1 marks the group / invalid types.
 _FIXED_SIZE = np.array([0, 8, 0, -1, -1, 4, -1, -1], np.int64)
-
-
-def varints(buf: U8, pos: I64) -> tuple[U64, I64]:
-    """The varints starting at ``pos``: values and sizes in bytes (0 where longer than 10 bytes)."""
-    first = buf[pos]
-    value = first.astype(np.uint64)
-    size = np.ones(len(pos), np.int64)
-    longer = (first >= 0x80).nonzero()[0]  # most tags and lengths fit in one byte
-    if len(longer):
-        value[longer], size[longer] = _long_varints(buf, pos[longer])
-    return value, size
 
 
 def _long_varints(buf: U8, pos: I64) -> tuple[U64, I64]:
@@ -98,26 +87,16 @@ def scan(buf: U8, starts: I64, ends: I64, what: str) -> Fields:
             # with thousands of attributes) would take thousands of rounds. Finish them in Python.
             chunks.append(_scan_each(buf, rec, pos, end, starts, what))
             break
-        tag, tag_size = varints(buf, pos)
-        tag = tag.astype(np.int64)
-        wire, number = tag & 7, tag >> 3
-        after_tag = pos + tag_size
-        value, value_size = varints(buf, after_tag)
-        is_len, is_varint = wire == LEN, wire == VARINT
-        # Payload size by wire type: varint bytes, 8, the length prefix's value, 4; -1 is invalid.
-        length = _FIXED_SIZE[np.minimum(wire, 7)]
-        length = np.where(is_varint, value_size, np.where(is_len, value.astype(np.int64), length))
-        start = np.where(is_len, after_tag + value_size, after_tag)
+        number, wire, start, length, value = _round(buf, pos)
         nxt = start + length
-        bad = ((tag_size == 0) | (number == 0) | (length < 0) | (nxt > end)
-               | ((is_varint | is_len) & (value_size == 0)))
+        bad = (length < 0) | (nxt > end) | (number == 0)
         if bad.any():
             i = int(bad.nonzero()[0][0])
             raise FormatError(
                 f"{what} {int(rec[i])}: malformed protobuf at byte {int(pos[i] - starts[rec[i]])} "
                 "(bad tag, wire type or length, or truncated)"
             )
-        chunks.append((rec, number, wire, start, length, np.where(is_varint, value, 0), pos))
+        chunks.append((rec, number, wire, start, length, value, pos))
         more = nxt < end
         rec, pos, end = rec[more], nxt[more], end[more]
     if not chunks:
@@ -125,7 +104,41 @@ def scan(buf: U8, starts: I64, ends: I64, what: str) -> Fields:
         return Fields(empty, empty, empty, empty, empty, np.zeros(0, np.uint64))
     cols = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
     order = np.argsort(cols[6], kind="stable")
-    return Fields(*(col[order] for col in cols[:6]))
+    record, number, wire, start, length, value = (col[order] for col in cols[:6])
+    return Fields(record, number, wire, start, length, value.astype(np.int64).view(np.uint64))
+
+
+def _round(buf: U8, pos: I64) -> tuple[I64, I64, I64, I64, I64]:
+    """One field of each record at ``pos``: number, wire type, payload start and length, and the
+    value of a VARINT field (its 64 bits in an int64). A length of -1 marks a malformed field.
+
+    Written for the common case (one-byte tags, one-byte lengths and small varints) with the
+    general varint decoding applied only to the rows that need it: this runs once per field
+    position for the whole request, so every numpy call here counts.
+    """
+    first = buf[pos]
+    tag = first.astype(np.int64)
+    after = pos + 1
+    long_tag = (first >= 0x80).nonzero()[0]
+    if len(long_tag):
+        value, size = _long_varints(buf, pos[long_tag])
+        tag[long_tag] = np.where(size > 0, value.astype(np.int64), 0)  # tag 0: field number 0, bad
+        after[long_tag] = pos[long_tag] + size
+    wire, number = tag & 7, tag >> 3
+    is_len, is_varint = wire == LEN, wire == VARINT
+    second = buf[after].astype(np.int64)  # a varint's or length prefix's first byte
+    length = np.where(is_len, second, np.where(is_varint, 1, _FIXED_SIZE[wire]))
+    start = after + is_len
+    value = np.where(is_varint, second, 0)
+    longer = ((second >= 0x80) & (is_len | is_varint)).nonzero()[0]
+    if len(longer):
+        big, size = _long_varints(buf, after[longer])
+        ok = size > 0
+        as_len = is_len[longer]
+        length[longer] = np.where(ok, np.where(as_len, big.astype(np.int64), size), -1)
+        start[longer] = np.where(as_len, after[longer] + size, after[longer])
+        value[longer] = np.where(as_len, 0, big.astype(np.int64))
+    return cast(tuple[I64, I64, I64, I64, I64], (number, wire, start, length, value))
 
 
 _FEW = 32  # below this many records, the Python loop beats a numpy round
