@@ -127,7 +127,7 @@ class PendingSegment:
 
     def commit(self) -> None:
         os.replace(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
+        fsync_path(self.final.parent)
 
 
 def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
@@ -148,7 +148,7 @@ def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
     pq.write_table(stored, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
                    row_group_size=ROW_GROUP_SPANS, write_statistics=True,
                    use_dictionary=_DICTIONARY_COLUMNS)
-    _fsync(tmp)
+    fsync_path(tmp)
     # Sidecars may land before their segment: a sidecar without a segment is ignored and cleaned.
     _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
     items = attribute_items(ordered)
@@ -244,13 +244,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory, so that a rename or unlink in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    _fsync(directory)

@@ -23,6 +23,8 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from storage.segments import fsync_path
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<II")
@@ -111,7 +113,7 @@ class WriteAheadLog:
         for s in self.sequences():
             if s <= seq and s != self._seq:
                 self.path(s).unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
 
     def close(self) -> None:
         with self._sync_lock, self._lock:
@@ -123,7 +125,7 @@ class WriteAheadLog:
 
     def _open(self, seq: int) -> BinaryIO:
         f = open(self.path(seq), "ab")
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         return f
 
 
@@ -144,11 +146,3 @@ def read_records(path: Path) -> Iterator[bytes]:
         with open(path, "r+b") as f:
             f.truncate(offset)
             os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

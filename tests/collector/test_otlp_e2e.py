@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from storage.attributes import any_value_to_json
 from tests.server import SpanlakeProcess
 
 ATTRIBUTES = {
@@ -38,18 +39,6 @@ def _emit(exporter: SpanExporter, service: str) -> tuple[str, str]:
     return format(other.trace_id, "032x"), format(child.get_span_context().span_id, "016x")
 
 
-def _otlp_value(value: object) -> dict:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, list):
-        return {"arrayValue": {"values": [_otlp_value(v) for v in value]}}
-    return {"stringValue": value}
-
-
 def _read_back(server: SpanlakeProcess, trace_id: str) -> list[dict]:
     reply = httpx.get(f"{server.query_url}/api/v3/traces/{trace_id}", timeout=10)
     assert reply.status_code == 200, reply.text
@@ -71,7 +60,7 @@ def test_sdk_spans_are_stored_exactly_as_sent(spanlake_server: SpanlakeProcess, 
     child = next(s for s in spans if s["spanId"] == child_id)
     assert child["kind"] == 3  # CLIENT
     assert child["status"] == {"code": 2, "message": "declined"}
-    sent = {k: _otlp_value(v) for k, v in ATTRIBUTES.items()}
+    sent = {k: any_value_to_json(v) for k, v in ATTRIBUTES.items()}
     assert {a["key"]: a["value"] for a in child["attributes"]} == sent
     assert child["events"][0]["name"] == "card.declined"
     assert child["events"][0]["attributes"] == [{"key": "attempt", "value": {"intValue": "2"}}]
