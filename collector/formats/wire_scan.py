@@ -69,7 +69,12 @@ class Fields:
         """Per record, the position of the field's last occurrence (protobuf: last one wins), or -1."""
         out = np.full(n, -1, np.int64)
         at = self.where(number, wire)
-        out[self.record[at]] = at  # positions ascend, so a later duplicate overwrites an earlier one
+        records = self.record[at]
+        # Positions ascend, so a record's last occurrence is where the next one is another record's.
+        # (Assigning with repeated indices would leave the winner unspecified.)
+        last = np.ones(len(at), np.bool_)
+        last[:-1] = records[1:] != records[:-1]
+        out[records[last]] = at[last]
         return out
 
 
