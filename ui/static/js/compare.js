@@ -62,8 +62,8 @@ export async function render(root, [idA, idB]) {
   const cols = [
     {key: 'service', label: 'Service'}, {key: 'operation', label: 'Operation'},
     {key: 'countA', label: 'Spans A', num: true}, {key: 'countB', label: 'Spans B', num: true},
-    {key: 'totalA', label: 'Time A', num: true, fmt: fmtDuration},
-    {key: 'totalB', label: 'Time B', num: true, fmt: fmtDuration},
+    {key: 'totalA', label: 'Time A', num: true, fmt: (v, r) => (r.countA ? fmtDuration(v) : '–')},
+    {key: 'totalB', label: 'Time B', num: true, fmt: (v, r) => (r.countB ? fmtDuration(v) : '–')},
     {key: 'delta', label: 'B − A', num: true, fmt: (v) => (v > 0 ? '+' : '') + fmtDuration(v)},
     {key: 'errorsA', label: 'Errors A', num: true}, {key: 'errorsB', label: 'Errors B', num: true},
   ];

@@ -41,14 +41,13 @@ async function render() {
   }
 }
 
-function go(url, replace = false) {
-  if (url === location.pathname + location.search) return;
-  if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
+function go(url) {
+  // The same URL again (e.g. Find traces pressed twice) re-renders without a duplicate history entry.
+  if (url !== location.pathname + location.search) history.pushState(null, '', url);
   render();
 }
 
 window.addEventListener('spanlake:navigate', (e) => go(e.detail));
-window.addEventListener('spanlake:replace', (e) => go(e.detail, true));
 window.addEventListener('popstate', render);
 
 // Same-origin links navigate inside the app, so the back button and shared URLs both work.
