@@ -4,10 +4,12 @@ Chromium, and how smooth it scrolls.
     .venv/bin/python -m bench.ui_render                  # starts its own `spanlake serve`
     .venv/bin/python -m bench.ui_render --url http://127.0.0.1:16686 --otlp-url http://127.0.0.1:4318
 
-Each trace is generated as OTLP/JSON and reaches the page two ways:
-- ``open``:  the file-open page (/open): the browser reads the file, the server's stateless
-  POST /api/transform converts it, the waterfall renders. Nothing is stored.
+Each trace is generated as OTLP/JSON and reaches the page three ways:
 - ``stored``: the trace is ingested over OTLP/HTTP, then /trace/{id} is loaded.
+- ``jaeger``: the stored trace's Jaeger JSON (GET /api/traces/{id}) saved to a file and opened on the
+  file-open page (/open): the browser alone, no server work, so this is the UI's own cost.
+- ``open``: the OTLP/JSON file opened on /open: the server's stateless POST /api/transform converts
+  it, the waterfall renders. Nothing is stored.
 "Interactive" is when the page has built the model and painted the first rows (the trace page sets
 ``data-ready``); after that the benchmark scrolls through the waterfall and reports frame times.
 """
@@ -173,7 +175,7 @@ def measure_open(page: Page, url: str, path: Path) -> dict[str, Any]:
     return {
         "interactive_s": ready,
         "build_ms": page.evaluate("window.spanlakeTrace.buildMs"),
-        "server_ms": page.evaluate("window.spanlakeOpenTiming.transformMs"),
+        "server_ms": page.evaluate("(window.spanlakeOpenTiming || {transformMs: 0}).transformMs"),
         **scroll_frames(page),
     }
 
@@ -219,6 +221,7 @@ def run(url: str, otlp_url: str | None, sizes: list[int], modes: list[str], chro
             trace_id, doc = generate_trace(n, seed)
             path = Path(tmp, f"trace-{n}.json")
             path.write_text(json.dumps(doc))
+            ingested = False
             for mode in modes:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(600_000)
@@ -226,9 +229,16 @@ def run(url: str, otlp_url: str | None, sizes: list[int], modes: list[str], chro
                     result = measure_open(page, url, path)
                 else:
                     if otlp_url is None:
-                        raise SystemExit("--otlp-url is needed for the stored path")
-                    ingest(otlp_url, url, doc, trace_id)
-                    result = measure_stored(page, url, trace_id)
+                        raise SystemExit("--otlp-url is needed for the stored and jaeger paths")
+                    if not ingested:
+                        ingest(otlp_url, url, doc, trace_id)
+                        ingested = True
+                    if mode == "stored":
+                        result = measure_stored(page, url, trace_id)
+                    else:
+                        jaeger = Path(tmp, f"jaeger-{n}.json")
+                        jaeger.write_bytes(httpx.get(f"{url}/api/traces/{trace_id}", timeout=600).content)
+                        result = measure_open(page, url, jaeger)
                 assert result["rows"] == n, f"waterfall shows {result['rows']} rows, expected {n}"
                 print(
                     f"{n:>8} {mode:>7} {result['interactive_s']:>11.2f}s "
@@ -248,7 +258,7 @@ def main() -> None:
     parser.add_argument("--url", help="query URL of a running spanlake (default: start one)")
     parser.add_argument("--otlp-url", help="OTLP/HTTP URL of that spanlake (for the stored path)")
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated span counts")
-    parser.add_argument("--modes", default="open,stored", help="open, stored or both")
+    parser.add_argument("--modes", default="stored,jaeger,open", help="comma-separated: stored, jaeger, open")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
