@@ -36,6 +36,8 @@ def list_column(offsets: list[int] | npt.NDArray[np.int32], values: pa.Array, li
 
 def spread(dense: pa.Array, mask: npt.NDArray[np.bool_]) -> pa.Array:
     """``dense`` (one value per true in ``mask``) placed at the true positions; null elsewhere."""
+    if len(dense) == 0:
+        return pa.nulls(len(mask), dense.type)
     if mask.all():
         return dense
     indices = np.cumsum(mask, dtype=np.int64) - 1
