@@ -146,32 +146,42 @@ def _round(buf: U8, pos: I64) -> tuple[I64, I64, I64, I64, I64]:
     return cast(tuple[I64, I64, I64, I64, I64], (number, wire, start, length, value))
 
 
-_FEW = 32  # below this many records, the Python loop beats a numpy round
+_FEW = 48  # below this many records, the Python loop beats a numpy round
 
 
 def _scan_each(buf: U8, rec: I64, pos: I64, end: I64, starts: I64, what: str) -> tuple[I64, ...]:
-    """``scan``'s result for a few records, one field at a time."""
+    """``scan``'s result for a few records, one field at a time (one-byte cases inlined)."""
     data = buf.data
     out: list[tuple[int, int, int, int, int, int, int]] = []
+    add = out.append
     for r, p, e in zip(rec.tolist(), pos.tolist(), end.tolist(), strict=True):
         while p < e:
             at = p
-            tag, p = _varint(data, p)
-            wire, number = tag & 7, tag >> 3
-            value, start = 0, p
-            if wire == VARINT:
-                value, p = _varint(data, p)
-            elif wire == LEN:
-                size, start = _varint(data, p)
-                p = start + size if start >= 0 else -1
+            tag = data[p]
+            p += 1
+            if tag >= 0x80:
+                tag, p = _varint(data, at)
+            wire, value, start = tag & 7, 0, p
+            if wire == LEN:
+                size = data[p]
+                p += 1
+                if size >= 0x80:
+                    size, p = _varint(data, p - 1)
+                start = p
+                p = p + size if p >= 0 else -1
+            elif wire == VARINT:
+                value = data[p]
+                p += 1
+                if value >= 0x80:
+                    value, p = _varint(data, p - 1)
             elif wire in (I64_WIRE, I32_WIRE):
                 p += 8 if wire == I64_WIRE else 4
             else:
                 p = -1
-            if tag < 0 or p < 0 or p > e or number == 0:
+            if tag <= 7 or p < 0 or p > e:  # field number 0, bad wire type or varint, overrun
                 raise FormatError(f"{what} {r}: malformed protobuf at byte {at - int(starts[r])} "
                                   "(bad tag, wire type or length, or truncated)")
-            out.append((r, number, wire, start, p - start, value, at))
+            add((r, tag >> 3, wire, start, p - start, value, at))
     columns = list(zip(*out, strict=True)) if out else [()] * 7
     # Varint values may exceed int64 (uint64 fields, negative int32 enums): keep them unsigned.
     return tuple(np.array(col, np.uint64 if i == 5 else np.int64) for i, col in enumerate(columns))

@@ -486,3 +486,15 @@ def test_malformed_tail_of_a_long_span_is_a_format_error() -> None:
     attrs = b"".join(_field(9, common_pb2.KeyValue(key=f"k{i}").SerializeToString()) for i in range(100))
     with pytest.raises(FormatError, match="malformed protobuf"):
         decode_otlp_protobuf(_request_with_span(_SPAN_IDS + attrs + b"\x4a\x7f"))
+
+
+def test_a_malformed_span_among_many_is_a_format_error() -> None:
+    # Over 48 spans take the vectorized scanner; one bad span must still fail the request.
+    good = _SPAN_IDS + _field(5, b"ok")
+    spans = [good] * 99 + [_SPAN_IDS + b"\x2a\x40short"] + [good] * 20
+    scope_spans = b"".join(b"\x12" + _varint(len(span)) + span for span in spans)
+    resource_spans = b"\x12" + _varint(len(scope_spans)) + scope_spans
+    body = b"\x0a" + _varint(len(resource_spans)) + resource_spans
+    with pytest.raises(FormatError, match=r"span 99: malformed protobuf at byte 28"):
+        decode_otlp_protobuf(body)
+    assert decode_otlp_protobuf(body.replace(b"\x2a\x40short", b"\x2a\x05short")).spans.num_rows == 120
