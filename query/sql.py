@@ -41,24 +41,39 @@ class BadRequest(Exception):
 def router(engine: SqlEngine) -> APIRouter:
     api = APIRouter()
 
+    # Parameters arrive as text and are checked here, so that a bad one gets the API's own 400
+    # {"error"} rather than FastAPI's 422 shape.
     @api.get("/api/sql")
-    def sql_get(request: Request, q: str = "", max_rows: int | None = None,
+    def sql_get(request: Request, q: str = "", max_rows: str | None = None,
                 format: str | None = None) -> Response:
-        return _answer(engine, request, q, max_rows, format)
+        try:
+            rows = parse_max_rows(max_rows)
+        except BadRequest as e:
+            return _error(400, str(e))
+        return _answer(engine, request, q, rows, format)
 
     @api.post("/api/sql")
-    async def sql_post(request: Request, max_rows: int | None = None,
+    async def sql_post(request: Request, max_rows: str | None = None,
                        format: str | None = None) -> Response:
         # async only to read the raw body; the query itself runs in a worker thread.
         body = await request.body()
         try:
             query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
+            rows = body_max_rows if body_max_rows is not None else parse_max_rows(max_rows)
         except BadRequest as e:
             return _error(400, str(e))
-        rows = body_max_rows if body_max_rows is not None else max_rows
         return await anyio.to_thread.run_sync(_answer, engine, request, query, rows, body_format or format)
 
     return api
+
+
+def parse_max_rows(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"max_rows must be an integer, got {raw!r}") from None
 
 
 def parse_body(body: bytes, content_type: str) -> tuple[str, int | None, str | None]:

@@ -110,6 +110,11 @@ def test_parquet_download(client: TestClient) -> None:
     assert table.num_rows == all_spans().num_rows and "span_attributes" in table.column_names
 
 
+def test_bad_max_rows_parameter_is_a_400(client: TestClient) -> None:
+    r = client.get("/api/sql", params={"q": "SELECT 1", "max_rows": "ten"})
+    assert r.status_code == 400 and "max_rows must be an integer" in r.json()["error"]
+
+
 def test_unknown_format_is_a_400(client: TestClient) -> None:
     r = client.get("/api/sql", params={"q": "SELECT 1", "format": "xml"})
     assert r.status_code == 400 and "unknown format" in r.json()["error"]
