@@ -113,18 +113,28 @@ class SqlEngine:
         return SqlResult(table.column_names, table, truncated, (time.perf_counter() - started) * 1000)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        """A connection of its own for one query: this snapshot's spans and the views over them."""
-        snap = self._snapshot()
-        with self._db_lock:
-            con = self._db.cursor()
-        try:
-            _register_snapshot(con, snap)
-            for view in VIEWS:
-                con.execute(view)
-        except BaseException:
-            con.close()
-            raise
-        return con
+        """A connection of its own for one query: this snapshot's spans and the views over them.
+
+        Compaction may delete a listed segment between the snapshot and its registration (its
+        merged replacement is committed first): take a fresh snapshot and try once more.
+        """
+        for attempt in range(2):
+            snap = self._snapshot()
+            with self._db_lock:
+                con = self._db.cursor()
+            try:
+                _register_snapshot(con, snap)
+                for view in VIEWS:
+                    con.execute(view)
+                return con
+            except FileNotFoundError as e:
+                con.close()
+                if attempt:
+                    raise SqlError(f"a segment was removed while the query started ({e}); retry") from None
+            except BaseException:
+                con.close()
+                raise
+        raise AssertionError("unreachable")
 
 
 def check_query(query: str) -> str:

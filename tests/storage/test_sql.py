@@ -454,3 +454,19 @@ def test_a_tail_of_many_small_requests_neither_stalls_other_threads_nor_outlives
         e.close()
     assert time.monotonic() - started < 3.0
     assert max(gaps) < 0.5
+
+
+def test_a_segment_compacted_away_after_the_snapshot_is_skipped_by_a_fresh_one(tmp_path: Path,
+                                                                               spans: list[Row]) -> None:
+    s = load_store(tmp_path / "data")
+    try:
+        stale = s.snapshot()
+        gone = stale.segments[0]
+        gone.path.rename(tmp_path / "moved.parquet")  # to a reader, what compaction's delete looks like
+        s.catalog.invalidate()
+        first = [stale]
+        e = SqlEngine(lambda: first.pop() if first else s.snapshot())
+        assert rows(e, "SELECT count(*) FROM spans") == [(len(spans) - gone.num_spans,)]
+        e.close()
+    finally:
+        s.close()
