@@ -61,7 +61,8 @@ function showList(area, traces, name) {
 export function render(root) {
   let cleanup = null;
   const area = h('div', {class: 'open-result'});
-  const input = h('input', {type: 'file', id: 'trace-file', accept: '.json,.jsonl,application/json'});
+  const input = h('input', {type: 'file', id: 'trace-file', class: 'visually-hidden',
+    accept: '.json,.jsonl,application/json'});
   const status = h('p', {class: 'muted', role: 'status'});
   const load = async (file) => {
     status.textContent = `Reading ${file.name}…`;
@@ -79,7 +80,7 @@ export function render(root) {
   input.addEventListener('change', () => { if (input.files.length) load(input.files[0]); });
   const drop = h('div', {class: 'dropzone'},
     h('p', {}, 'Drop an OTLP JSON or Jaeger JSON trace file here, or choose one. Nothing is stored.'),
-    h('label', {for: 'trace-file', class: 'button'}, 'Choose file…'), input);
+    input, h('label', {for: 'trace-file', class: 'button'}, 'Choose file…'));
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => {
