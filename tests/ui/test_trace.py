@@ -189,3 +189,9 @@ def test_dragging_across_the_time_axis_zooms_and_reset_restores(page: Page) -> N
     assert share > 0.95
     page.get_by_role("button", name="Reset zoom").click()
     expect(axis.locator(".wf-tick").first).to_have_text("0ns")
+
+
+def test_query_this_trace_in_sql_lists_its_spans(page: Page) -> None:
+    open_trace(page, "0000000000000011")  # example_trace: the v1 API prints its ID with 16 digits
+    page.get_by_role("link", name="Query this trace in SQL").click()
+    expect(page.locator("table.sql-results tbody tr")).to_have_count(5)

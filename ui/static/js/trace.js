@@ -21,7 +21,16 @@ function header(model, source) {
       h('dt', {}, 'Errors'), h('dd', {}, String(model.errorCount)),
       source ? [h('dt', {}, 'Source'), h('dd', {}, source)] : null),
     h('p', {class: 'services'}, model.services.map((s) =>
-      h('span', {class: 'svc-chip', style: `border-color:${serviceColor(s.name)}`}, `${s.name} (${s.count})`))));
+      h('span', {class: 'svc-chip', style: `border-color:${serviceColor(s.name)}`}, `${s.name} (${s.count})`)),
+    source ? null : h('a', {class: 'sql-link', href: `/sql?${new URLSearchParams({q: traceSql(model.traceID)})}`},
+      'Query this trace in SQL')));
+}
+
+function traceSql(traceId) {
+  // The v1 API prints a trace ID with a zero high half as 16 hex digits; the SQL view has all 32.
+  const id = traceId.padStart(32, '0').replace(/[^0-9a-f]/g, '');
+  return `SELECT span_id, parent_span_id, service_name, name, kind_name, start_time, duration_ms, status_name\n` +
+    `FROM spans\nWHERE trace_id = '${id}'\nORDER BY start_time`;
 }
 
 function statsTable(model) {
