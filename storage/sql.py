@@ -3,10 +3,11 @@
 Safety rests on DuckDB's own switches, not on string filters: the database has external access off
 (no file, network, extension or replacement-scan access from SQL), its configuration locked (no
 ``SET``/``RESET``/``PRAGMA`` can loosen it), no extension autoload/autoinstall and no spilling to
-disk. The spans reach DuckDB as an Arrow dataset registered by us, never as a path a query could
-vary. On top, DuckDB's parser must see exactly one statement of type SELECT, so nothing that
-writes or changes state (``CREATE``, ``INSERT``, ``ATTACH``, ``CALL``, ``SET VARIABLE``, ...) runs
-even where external access would not stop it.
+disk. The spans reach DuckDB as Arrow objects registered by us (a dataset over the segment files,
+a table for the unflushed tail), never as a path a query could vary. On top, DuckDB's parser must
+see exactly one statement of type SELECT, so nothing that writes or changes state (``CREATE``,
+``INSERT``, ``ATTACH``, ``CALL``, ``SET VARIABLE``, ...) runs even where external access would not
+stop it.
 
 Limits: a timer interrupts the query's connection after ``timeout_s``; ``max_concurrent`` queries
 run at once and the next is refused (``SqlBusy``), never queued; DuckDB's ``memory_limit`` bounds
