@@ -34,6 +34,8 @@ from storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
 
 log = logging.getLogger(__name__)
 
+_SMALL_BATCH = 1024
+_SMALL_RUN_MERGE = 64
 # Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
 # can kill -9 the process between the commits of one flush. Never set in production.
 _PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
@@ -61,6 +63,7 @@ class SegmentStore:
         self._lock = threading.Lock()  # guards the tail and WAL rotation together
         self._tail: list[pa.Table] = []
         self._tail_spans = 0
+        self._small_run = 0  # how many small batches end the tail (see _append_to_tail)
         self._flushing: list[pa.Table] = []
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
@@ -87,11 +90,21 @@ class SegmentStore:
         # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
         with self._lock:
             position = wal.write(payload)
-            self._tail.append(spans)
-            self._tail_spans += spans.num_rows
+            self._append_to_tail(spans)
         wal.sync(position)
         if self._tail_spans >= self.config.segment_max_spans:
             self._wake.set()
+
+    def _append_to_tail(self, spans: pa.Table) -> None:
+        """Add to the tail, merging runs of small batches (single-span Zipkin or UDP requests):
+        DuckDB scans a table of thousands of one-row chunks ~40x slower than one chunk."""
+        self._tail.append(spans)
+        self._tail_spans += spans.num_rows
+        self._small_run = self._small_run + 1 if spans.num_rows < _SMALL_BATCH else 0
+        if self._small_run >= _SMALL_RUN_MERGE:
+            merged = pa.concat_tables(self._tail[-self._small_run:]).combine_chunks()
+            self._tail[-self._small_run:] = [merged]
+            self._small_run = 0
 
     def flush(self) -> None:
         """Move the tail into committed segments now (also what the background thread does)."""
@@ -104,6 +117,7 @@ class SegmentStore:
                 # A failed earlier flush left its spans in _flushing (and its WAL files on disk):
                 # this flush covers them too.
                 self._flushing, self._tail, self._tail_spans = [*self._flushing, *self._tail], [], 0
+                self._small_run = 0
             self._write_segments(pa.concat_tables(self._flushing), closed)
             wal.delete_through(closed)
 
@@ -185,8 +199,7 @@ class SegmentStore:
             table = self._read_wal(later)
             log.info("replayed %d spans from %d WAL files", table.num_rows, len(later))
             with self._lock:
-                self._tail.append(table)
-                self._tail_spans += table.num_rows
+                self._append_to_tail(table)
             # Keep the replayed files until the next flush covers them: rotate so it does.
             self.flush()
 

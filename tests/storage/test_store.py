@@ -129,3 +129,14 @@ def test_plain_duckdb_reads_the_store_without_spanlake(tmp_path: Path) -> None:
     glob = str(tmp_path / "spans" / "*" / "*" / "*.parquet")
     count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchall()
     assert count == [(21,)]
+
+
+def test_runs_of_tiny_writes_are_merged_in_the_tail(tmp_path: Path) -> None:
+    store = open_store(tmp_path, flush_interval_s=3600)
+    one_span = _spans(1, 1)
+    for _ in range(200):
+        store.write(one_span)
+    tail = store.snapshot().tail
+    assert tail.num_rows == 200
+    assert tail.column("trace_id").num_chunks < 20
+    store.close()
