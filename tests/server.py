@@ -92,7 +92,12 @@ class SpanlakeProcess:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # never leave a server behind; the test that waited still fails
+            self.proc.wait(10)
+            raise
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
