@@ -105,8 +105,10 @@ async def serve(settings: Settings) -> int:
 
 
 async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) -> int:
+    # A bounded graceful shutdown: uvicorn would otherwise wait forever for clients that keep
+    # connections open (seen as servers ignoring SIGTERM in the test and benchmark runs).
     servers = [_Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
-                                      lifespan="off", access_log=False))
+                                      lifespan="off", access_log=False, timeout_graceful_shutdown=5))
                for app, port in listeners.http]
     for server in listeners.grpc:
         server.start()
@@ -115,8 +117,15 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
                   for protocol, port in listeners.udp]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second signal: stop waiting for anything
+            for server in servers:
+                server.force_exit = True
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     background = []
     if settings.has_role("collector") and settings.compact_interval > 0:

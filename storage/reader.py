@@ -37,24 +37,13 @@ class Reader:
         snap = self._snapshot()
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
-        # The trace-ID sidecars (exact, in memory) pick the segments; inside them DuckDB prunes row
-        # groups by trace_id statistics and decodes only the matching rows' other columns, which
-        # measured ~8x faster than decoding whole row groups with pyarrow.
-        segments = [seg for seg in snap.segments if any(seg.may_contain(t) for t in ids)]
-        if segments:
-            files = ", ".join(_quote(s.path) for s in segments)
-            # IN over separate parameters, not list_contains: only IN reaches the Parquet scan as a
-            # filter that prunes row groups (measured 57 vs 19 ms per lookup).
-            names = ", ".join(f"$t{i}" for i in range(len(ids)))
-            sql = (f"SELECT *, {END_TIME_SQL} FROM read_parquet([{files}], hive_partitioning = false) "
-                   f"WHERE trace_id IN ({names})")
-            with self._db_lock:
-                cur = self._db.cursor()
-            try:
-                params = {f"t{i}": t for i, t in enumerate(ids)}
-                parts.append(with_end_time(cur.sql(sql, params=params).to_arrow_table()))
-            finally:
-                cur.close()
+        # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
+        # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
+        # fixed-size binary statistics: it was 6-60x slower here at the same row-group size.)
+        for seg in snap.segments:
+            hits = [t for t in ids if seg.may_contain(t)]
+            if hits:
+                parts.append(with_end_time(seg.read_traces(hits)))
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
     # --- search --------------------------------------------------------------------------------
