@@ -140,3 +140,14 @@ def test_runs_of_tiny_writes_are_merged_in_the_tail(tmp_path: Path) -> None:
     assert tail.num_rows == 200
     assert tail.column("trace_id").num_chunks < 20
     store.close()
+
+
+def test_a_large_flush_is_written_in_segments_of_at_most_segment_max_spans(tmp_path: Path) -> None:
+    store = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600, segment_max_spans=25))
+    spans = _spans(20, 4)  # 80 spans: the background flush may run, so flush what is left too
+    store.write(spans)
+    store.flush()
+    sizes = sorted(pq.read_metadata(p).num_rows for p in list_segment_paths(tmp_path))
+    assert sum(sizes) == 80 and max(sizes) <= 25
+    assert store.get_traces(_ids(spans)).num_rows == 80
+    store.close()
