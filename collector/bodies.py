@@ -1,4 +1,8 @@
-"""Reading HTTP request bodies safely: size caps before and after decompression."""
+"""Reading HTTP request bodies safely: size caps before and after decompression.
+
+Receivers read the (still compressed) body on the event loop with ``read_capped`` and inflate it
+with ``decompress`` in a worker thread, next to decoding: inflating is CPU work.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,19 @@ from fastapi import Request
 
 
 class BodyTooLarge(Exception):
-    pass
+    """The body, on the wire or inflated, is over the limit (HTTP 413)."""
 
 
 class BadEncoding(Exception):
-    pass
+    """The body is not valid data in its declared Content-Encoding (HTTP 400)."""
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, decompressed per ``Content-Encoding`` (gzip, deflate, identity).
+class UnsupportedEncoding(BadEncoding):
+    """A Content-Encoding other than gzip, deflate or identity (HTTP 415)."""
 
-    Refuses (BodyTooLarge) as soon as the wire body or the decompressed body exceeds ``max_bytes``,
-    so neither a huge upload nor a small zip bomb can take the server's memory.
-    """
+
+async def read_capped(request: Request, max_bytes: int) -> bytes:
+    """The raw request body; BodyTooLarge as soon as it exceeds ``max_bytes``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(f"request body of {declared} bytes exceeds the limit of {max_bytes} bytes")
@@ -30,16 +34,21 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise BodyTooLarge(f"request body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
-    return decompress(b"".join(chunks), request.headers.get("content-encoding", ""), max_bytes)
+    return b"".join(chunks)
 
 
 def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """``body`` inflated per ``Content-Encoding``; a small zip bomb stops at ``max_bytes``."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise BadEncoding(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or identity")
-    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    if encoding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        # HTTP "deflate" means zlib-wrapped (first byte 0x78), but some clients send raw deflate.
+        wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
+    else:
+        raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or identity")
     inflater = zlib.decompressobj(wbits)
     try:
         out = inflater.decompress(body, max_bytes + 1)

@@ -14,7 +14,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from collector.bodies import BadEncoding, BodyTooLarge, read_body
+from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
 from collector.formats.errors import FormatError
 from collector.formats.jaeger_thrift import decode_thrift_binary_batch
 from collector.sampling import SamplingStrategies, sampling_response
@@ -40,11 +40,15 @@ def make_app(
         if media not in THRIFT_CONTENT_TYPES:
             return PlainTextResponse(f"Unsupported content type: {media or '(none)'}", status_code=400)
         try:
-            body = await read_body(request, max_body_bytes)
-            # Decoding is CPU work and write() blocks until durable: both off the event loop.
-            await anyio.to_thread.run_sync(_decode_and_write, writer, body, binary_as_base64)
+            body = await read_capped(request, max_body_bytes)
+            encoding = request.headers.get("content-encoding", "")
+            # Inflating and decoding are CPU work and write() blocks until durable: off the event loop.
+            await anyio.to_thread.run_sync(_decode_and_write, writer, body, binary_as_base64, encoding,
+                                           max_body_bytes)
         except BodyTooLarge as exc:
             return PlainTextResponse(str(exc), status_code=413)
+        except UnsupportedEncoding as exc:
+            return PlainTextResponse(str(exc), status_code=415)
         except (FormatError, BadEncoding) as exc:
             return PlainTextResponse(f"Unable to process request body: {exc}", status_code=400)
         except StoreOverloaded:
@@ -59,7 +63,8 @@ def make_app(
     return app
 
 
-def _decode_and_write(writer: SpanWriter, body: bytes, binary_as_base64: bool) -> None:
-    spans = decode_thrift_binary_batch(body, binary_as_base64=binary_as_base64)
+def _decode_and_write(writer: SpanWriter, body: bytes, binary_as_base64: bool, encoding: str,
+                      limit: int) -> None:
+    spans = decode_thrift_binary_batch(decompress(body, encoding, limit), binary_as_base64=binary_as_base64)
     if spans.num_rows:
         writer.write(spans)

@@ -7,13 +7,15 @@ whose message says what is wrong; overload is 503 with ``Retry-After`` so export
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 from fastapi import FastAPI, Request, Response
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.bodies import BadEncoding, BodyTooLarge, read_body
+from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
 from collector.formats.errors import FormatError
 from collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
 from collector.formats.result import ConvertResult
@@ -32,12 +34,16 @@ def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
         if media not in (PROTOBUF, JSON):
             return _error(JSON, 415, f"unsupported Content-Type {media!r}; use {PROTOBUF} or {JSON}")
         try:
-            body = await read_body(request, max_request_bytes)
+            body = await read_capped(request, max_request_bytes)
+            encoding = request.headers.get("content-encoding", "")
             decode = decode_otlp_protobuf if media == PROTOBUF else decode_otlp_json
-            result: ConvertResult = await anyio.to_thread.run_sync(decode, body)
-            await anyio.to_thread.run_sync(writer.write, result.spans)
+            # Inflating, decoding and the durable write are all off the event loop.
+            result = await anyio.to_thread.run_sync(_ingest, writer, decode, body, encoding,
+                                                    max_request_bytes)
         except BodyTooLarge as exc:
             return _error(media, 413, str(exc))
+        except UnsupportedEncoding as exc:
+            return _error(media, 415, str(exc))
         except (FormatError, BadEncoding) as exc:
             return _error(media, 400, str(exc))
         except StoreOverloaded as exc:
@@ -45,6 +51,13 @@ def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
         return _success(media, result)
 
     return app
+
+
+def _ingest(writer: SpanWriter, decode: Callable[[bytes], ConvertResult], body: bytes, encoding: str,
+            limit: int) -> ConvertResult:
+    result = decode(decompress(body, encoding, limit))
+    writer.write(result.spans)
+    return result
 
 
 def _success(media: str, result: ConvertResult) -> Response:

@@ -15,7 +15,6 @@ Answers: 202 once the spans are durable; 400 with the decoder's message for a ma
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 
 import anyio.to_thread
@@ -23,6 +22,7 @@ import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
 from collector.formats.errors import FormatError
 from collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
 from collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
@@ -66,12 +66,18 @@ def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
         try:
             decode = _decoder(request, decoders)
             encoding = request.headers.get("content-encoding", "")
-            body = await _read_capped(request, max_body_bytes)
+            body = await read_capped(request, max_body_bytes)
             # Inflating and decoding are CPU work and write() blocks until the spans are durable:
             # none of it may run on the event loop.
             await anyio.to_thread.run_sync(_ingest, writer, decode, encoding, body, max_body_bytes)
         except _Reject as exc:
             return PlainTextResponse(exc.message, status_code=exc.status)
+        except BodyTooLarge as exc:
+            return PlainTextResponse(str(exc), status_code=413)
+        except UnsupportedEncoding as exc:
+            return PlainTextResponse(str(exc), status_code=415)
+        except BadEncoding as exc:
+            return PlainTextResponse(f"cannot decompress body: {exc}", status_code=400)
         except FormatError as exc:
             return PlainTextResponse(f"cannot decode spans: {exc}", status_code=400)
         except StoreOverloaded:
@@ -91,7 +97,7 @@ def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 def _ingest(writer: SpanWriter, decode: Decoder, encoding: str, body: bytes, limit: int) -> None:
-    table = decode(_decompress(encoding, body, limit))
+    table = decode(decompress(body, encoding, limit))
     if table.num_rows:  # an empty list is a valid report with nothing to store
         writer.write(table)
 
@@ -104,39 +110,3 @@ def _decoder(request: Request, decoders: dict[str, Decoder]) -> Decoder:
         accepted = ", ".join(sorted(t for t in decoders if t))
         raise _Reject(415, f"unsupported content type {media!r} on {request.url.path}; "
                            f"accepted: {accepted}") from None
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _Reject(413, f"body of {declared} bytes exceeds the {limit}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _Reject(413, f"body exceeds the {limit}-byte limit")
-    return bytes(body)
-
-
-def _decompress(encoding: str, body: bytes, limit: int) -> bytes:
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding == "gzip":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        # HTTP "deflate" is zlib-wrapped (first byte 0x78), but some clients send raw deflate.
-        wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
-        inflater = zlib.decompressobj(wbits)
-    else:
-        raise _Reject(415, f"unsupported content encoding {encoding!r}; accepted: gzip, deflate")
-    try:
-        # max_length bounds memory: a small compressed bomb cannot inflate past the limit.
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise _Reject(400, f"cannot decompress {encoding} body: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise _Reject(413, f"decompressed body exceeds the {limit}-byte limit")
-    if not inflater.eof:
-        raise _Reject(400, f"truncated {encoding} body")
-    return out
