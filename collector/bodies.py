@@ -53,9 +53,9 @@ def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
     try:
         out = inflater.decompress(body, max_bytes + 1)
     except zlib.error as exc:
-        raise BadEncoding(f"body is not valid {encoding} data: {exc}") from exc
+        raise BadEncoding(f"cannot decompress {encoding} body: {exc}") from exc
     if len(out) > max_bytes or inflater.unconsumed_tail:
         raise BodyTooLarge(f"decompressed request body exceeds the limit of {max_bytes} bytes")
     if not inflater.eof:
-        raise BadEncoding(f"body is truncated {encoding} data")
+        raise BadEncoding(f"cannot decompress {encoding} body: it is truncated")
     return out

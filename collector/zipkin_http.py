@@ -77,7 +77,7 @@ def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
         except UnsupportedEncoding as exc:
             return PlainTextResponse(str(exc), status_code=415)
         except BadEncoding as exc:
-            return PlainTextResponse(f"cannot decompress body: {exc}", status_code=400)
+            return PlainTextResponse(str(exc), status_code=400)
         except FormatError as exc:
             return PlainTextResponse(f"cannot decode spans: {exc}", status_code=400)
         except StoreOverloaded:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import json
 
 import pytest
@@ -185,7 +187,11 @@ def test_dragging_across_the_time_axis_zooms_and_reset_restores(page: Page) -> N
     # Zoomed to 40-90 ms of the 100 ms trace: the axis starts at 40 ms and PlaceOrder fills the width.
     expect(axis.locator(".wf-tick").first).to_have_text("40ms")
     bar = row(page, "PlaceOrder").locator(".wf-bar")
-    share = bar.evaluate("b => b.offsetWidth / b.parentElement.offsetWidth")
+    # The virtual rows are re-rendered after the zoom: measure once they have settled.
+    share, deadline = 0.0, time.monotonic() + 10
+    while not share > 0.95 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        share = bar.evaluate("b => b.offsetWidth / b.parentElement.offsetWidth")
     assert share > 0.95
     page.get_by_role("button", name="Reset zoom").click()
     expect(axis.locator(".wf-tick").first).to_have_text("0ns")
