@@ -23,6 +23,8 @@ from bench.spanlake_side import Server, compact, segment_bytes, wait_idle
 def measure(spans: int, work: Path) -> dict[str, float]:
     manifest = generate(spans, work / "data")
     server = Server(work / "store", work / "serve.log")
+    monitor = procstat.Monitor(server.proc.pid).start()
+    monitor.phase("ingest")
     cpu_before = procstat.cpu_seconds(server.proc.pid)
     load = subprocess.run(
         [sys.executable, "-m", "bench.spanlake_side", "load", f"127.0.0.1:{server.grpc_port}",
@@ -32,6 +34,7 @@ def measure(spans: int, work: Path) -> dict[str, float]:
     result = json.loads(load.stdout.strip().splitlines()[-1])
     wait_idle(server.proc.pid)
     cpu = procstat.cpu_seconds(server.proc.pid) - cpu_before
+    peak_rss = monitor.stop()["ingest"].peak_rss
     server.stop()
     notes: list[str] = []
     compact(work / "store", notes)
@@ -43,6 +46,7 @@ def measure(spans: int, work: Path) -> dict[str, float]:
         "server_cpu_s": cpu,
         "spans_per_server_cpu_s": acked / cpu,
         "bytes_per_span_after_compaction": segment_bytes(work / "store") / acked,
+        "peak_server_rss_mib_during_ingest": peak_rss / 2**20,
     }
 
 
