@@ -65,6 +65,7 @@ class SegmentStore:
         self._tail_spans = 0
         self._small_run = 0  # how many small batches end the tail (see _append_to_tail)
         self._flushing: list[pa.Table] = []
+        self._flushing_spans = 0
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -80,9 +81,11 @@ class SegmentStore:
         if spans.num_rows == 0:
             return
         wal = self._require_wal()
-        if self._tail_spans + spans.num_rows > self.config.max_buffered_spans:
+        # Spans being flushed still hold memory until their segments commit: they count too.
+        buffered = self._tail_spans + self._flushing_spans
+        if buffered + spans.num_rows > self.config.max_buffered_spans:
             self._wake.set()
-            raise StoreOverloaded(f"{self._tail_spans} spans waiting for a flush; retry shortly")
+            raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
         spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
         payload = encode_batch(spans)
         # Append and publish under one lock so a flush never rotates between them: every span in
@@ -117,6 +120,7 @@ class SegmentStore:
                 # A failed earlier flush left its spans in _flushing (and its WAL files on disk):
                 # this flush covers them too.
                 self._flushing, self._tail, self._tail_spans = [*self._flushing, *self._tail], [], 0
+                self._flushing_spans = sum(t.num_rows for t in self._flushing)
                 self._small_run = 0
             self._write_segments(pa.concat_tables(self._flushing), closed)
             wal.delete_through(closed)
@@ -244,7 +248,7 @@ class SegmentStore:
                 if _PAUSE_AFTER_COMMIT_S:
                     time.sleep(_PAUSE_AFTER_COMMIT_S)
             self.catalog.invalidate()
-            self._flushing = []
+            self._flushing, self._flushing_spans = [], 0
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
