@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from collector.formats.otlp import decode_otlp_json
 from query import apiv3, jaeger_api, spm
+from storage.attributes import attrs
 from storage.memory import MemoryStore
+from storage.rows import spans_table
 from tests.paths import FIXTURES, JAEGER_SUITE
 from tests.query.client import TestClient
 
@@ -35,3 +37,21 @@ def client_for(reader: MemoryStore) -> TestClient:
     app.include_router(apiv3.router(reader))
     app.include_router(spm.router(reader))
     return TestClient(app)
+
+
+def unsorted_trace_store() -> MemoryStore:
+    """Trace ...07: three spans s1, s2, s3 stored in an order other than their start times."""
+    store = MemoryStore()
+    rows = [
+        {
+            "trace_id": bytes(15) + b"\x07",
+            "span_id": bytes(7) + bytes([n]),
+            "name": f"s{n}",
+            "start_time_unix_nano": start,
+            "end_time_unix_nano": start + 10,
+            "resource_attributes": attrs({"service.name": "svc"}),
+        }
+        for n, start in [(1, 3000), (2, 1000), (3, 2000)]
+    ]
+    store.write(spans_table(rows))
+    return store

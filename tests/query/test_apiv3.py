@@ -7,7 +7,14 @@ import pytest
 from storage.attributes import attrs
 from storage.memory import MemoryStore
 from storage.rows import spans_table
-from tests.query.support import EXAMPLE_TRACE, MEMORY_FIXTURE, SNAPSHOTS, client_for, store_with
+from tests.query.support import (
+    EXAMPLE_TRACE,
+    MEMORY_FIXTURE,
+    SNAPSHOTS,
+    client_for,
+    store_with,
+    unsorted_trace_store,
+)
 
 EXAMPLE_ID = "00000000000000000000000000000011"
 MEMORY_ID_1 = "00000000000000010000000000000000"
@@ -320,20 +327,7 @@ def test_storage_failure_is_500_json():
 
 
 def test_raw_traces_keep_storage_order_of_spans():
-    store = MemoryStore()
-    rows = [
-        {
-            "trace_id": bytes(15) + b"\x07",
-            "span_id": bytes(7) + bytes([n]),
-            "name": f"s{n}",
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": start + 10,
-            "resource_attributes": attrs({"service.name": "svc"}),
-        }
-        for n, start in [(1, 3000), (2, 1000), (3, 2000)]
-    ]
-    store.write(spans_table(rows))
-    client = client_for(store)
+    client = client_for(unsorted_trace_store())
 
     def names(params):
         result = client.get("/api/v3/traces/7", params=params).json()["result"]

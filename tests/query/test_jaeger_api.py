@@ -8,7 +8,7 @@ import pytest
 from storage.attributes import attrs
 from storage.memory import MemoryStore
 from storage.rows import spans_table
-from tests.query.support import EXAMPLE_TRACE, MEMORY_FIXTURE, client_for, store_with
+from tests.query.support import EXAMPLE_TRACE, MEMORY_FIXTURE, client_for, store_with, unsorted_trace_store
 
 EXAMPLE_ID = "0000000000000011"  # example_trace: 5 spans, services example-service-1/2/3
 MEMORY_ID_1 = "00000000000000010000000000000000"  # memory-store fixture: high half 1, low half 0
@@ -164,20 +164,7 @@ def test_pretty_print_indents_the_same_body(client):
 
 
 def test_spans_are_sorted_by_start_unless_raw():
-    store = MemoryStore()
-    rows = [
-        {
-            "trace_id": bytes(15) + b"\x07",
-            "span_id": bytes(7) + bytes([n]),
-            "name": f"s{n}",
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": start + 10,
-            "resource_attributes": attrs({"service.name": "svc"}),
-        }
-        for n, start in [(1, 3000), (2, 1000), (3, 2000)]
-    ]
-    store.write(spans_table(rows))
-    client = client_for(store)
+    client = client_for(unsorted_trace_store())
     names = [s["operationName"] for s in _ok(client.get("/api/traces/7"))["data"][0]["spans"]]
     raw = [s["operationName"] for s in _ok(client.get("/api/traces/7?raw=true"))["data"][0]["spans"]]
     assert names == ["s2", "s3", "s1"] and raw == ["s1", "s2", "s3"]
