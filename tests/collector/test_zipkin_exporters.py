@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from collector.zipkin_http import make_app
 from storage.attributes import attr_value
 from storage.schema import STATUS_ERROR
 from tests.paths import REPO
+from tests.zipkin_proto_client import client_script
 
 
 class ListWriter:
@@ -112,26 +112,8 @@ def test_otel_zipkin_json_exporter_spans_are_stored(server, writer, protocol, pa
     assert abs(root["start_time_unix_nano"] - sdk["GET /cart"].start_time) <= 500
 
 
-# The protobuf exporter ships protobuf-3-era generated code that today's protobuf runtime refuses to
-# load. So it runs in its own interpreter, where its module is rebuilt first from the exporter's own
-# serialized zipkin.proto descriptor with the current runtime; the exporter's encoding code is unchanged.
-_PROTO_CLIENT = textwrap.dedent("""
-    import ast, re, sys, types
-    from importlib.metadata import distribution
-    from google.protobuf import descriptor_pool
-    from google.protobuf.internal import builder
-
-    name = "opentelemetry.exporter.zipkin.proto.http.v2.gen.zipkin_pb2"
-    files = distribution("opentelemetry-exporter-zipkin-proto-http").files
-    source = next(f for f in files if str(f).endswith("gen/zipkin_pb2.py")).read_text()
-    serialized = ast.literal_eval(re.search(r"serialized_pb=(b'.*?')\\s*\\n", source).group(1))
-    module = types.ModuleType(name)
-    module.DESCRIPTOR = descriptor_pool.Default().AddSerializedFile(serialized)
-    builder.BuildMessageAndEnumDescriptors(module.DESCRIPTOR, vars(module))
-    builder.BuildTopDescriptorsAndMessages(module.DESCRIPTOR, name, vars(module))
-    sys.modules[name] = module
-
-    from opentelemetry.exporter.zipkin.proto.http import ZipkinExporter
+# The protobuf exporter runs in its own interpreter (see tests/zipkin_proto_client.py for why).
+_PROTO_CLIENT = client_script("""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import SpanKind

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
+from tests import waiting
 from tests.server import SpanlakeProcess
 
 T = TypeVar("T")
@@ -16,16 +16,9 @@ Json = dict[str, Any]
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0) -> T:
-    """``check()``'s result once it stops failing an assertion (writes are visible "within about a
-    second"; a loaded CI box gets more slack); re-raises after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
+    """``tests.waiting.eventually`` with a loaded CI box's slack: writes are visible "within about a
+    second" of the ack."""
+    return waiting.eventually(check, timeout)
 
 
 def stored_bytes(data_dir: Path) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,7 @@ from thrift.transport import THttpClient
 from tests.e2e.support import Json, attributes, eventually, parent_of, service_of, v1_tags, v1_trace, v3_trace
 from tests.paths import REPO
 from tests.server import SpanlakeProcess
+from tests.zipkin_proto_client import client_script
 
 KIND_NUMBERS = {"": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 
@@ -206,26 +206,9 @@ def test_otel_zipkin_json_exporter(server: SpanlakeProcess, version: Protocol) -
     })
 
 
-# Rebuild the exporter's protobuf-3-era zipkin_pb2 from its own serialized descriptor (today's protobuf
-# runtime refuses the generated code), then run the exporter unchanged; prints the trace ID and exits
-# non-zero unless the export succeeded.
-_PROTO_CLIENT = textwrap.dedent("""
-    import ast, re, sys, types
-    from importlib.metadata import distribution
-    from google.protobuf import descriptor_pool
-    from google.protobuf.internal import builder
-
-    name = "opentelemetry.exporter.zipkin.proto.http.v2.gen.zipkin_pb2"
-    files = distribution("opentelemetry-exporter-zipkin-proto-http").files
-    source = next(f for f in files if str(f).endswith("gen/zipkin_pb2.py")).read_text()
-    serialized = ast.literal_eval(re.search(r"serialized_pb=(b'.*?')\\s*\\n", source).group(1))
-    module = types.ModuleType(name)
-    module.DESCRIPTOR = descriptor_pool.Default().AddSerializedFile(serialized)
-    builder.BuildMessageAndEnumDescriptors(module.DESCRIPTOR, vars(module))
-    builder.BuildTopDescriptorsAndMessages(module.DESCRIPTOR, name, vars(module))
-    sys.modules[name] = module
-
-    from opentelemetry.exporter.zipkin.proto.http import ZipkinExporter
+# The protobuf exporter in its own interpreter (tests/zipkin_proto_client.py); prints the trace ID and
+# exits non-zero unless the export succeeded.
+_PROTO_CLIENT = client_script("""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor

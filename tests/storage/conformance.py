@@ -11,7 +11,6 @@ read-after-write goes through ``settle`` (calls ``flush()`` when the store has o
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -22,6 +21,7 @@ from storage.api import DependencyLink, Operation, TraceQuery
 from storage.attributes import attrs
 from storage.rows import spans_table
 from storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA, STATUS_ERROR
+from tests import waiting
 from tests.storage.jaeger_suite import MEMORY_STORE, QueryCase, decode_fixture, query_cases, suite_trace
 from tests.storage.spans import (
     BASE_NS,
@@ -48,15 +48,8 @@ def settle(store: Store) -> None:
 
 
 def eventually(check: Callable[[], T], timeout: float = 3.0) -> T:
-    """``check()``'s result once it stops failing an assertion; re-raises after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.05)
+    """``tests.waiting.eventually`` with the store contract's slack (visible within about a second)."""
+    return waiting.eventually(check, timeout)
 
 
 def write(store: Store, *tables: pa.Table) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from storage.attributes import any_value_to_json
 from tests.paths import JAEGER_SUITE
 
 Json = dict[str, Any]
@@ -35,18 +36,8 @@ CRITICAL = {"GET /checkout", "GetCart", "SELECT cart", "PlaceOrder", "Charge"}
 EDGES = {("frontend", "cart"), ("cart", "db"), ("frontend", "checkout"), ("checkout", "payment")}
 
 
-def _value(v: object) -> Json:
-    if isinstance(v, bool):
-        return {"boolValue": v}
-    if isinstance(v, int):
-        return {"intValue": str(v)}
-    if isinstance(v, float):
-        return {"doubleValue": v}
-    return {"stringValue": str(v)}
-
-
 def _attrs(d: dict[str, object]) -> list[Json]:
-    return [{"key": k, "value": _value(v)} for k, v in d.items()]
+    return [{"key": k, "value": any_value_to_json(v)} for k, v in d.items()]
 
 
 def _span(trace_id: str, span_id: str, parent: str | None, name: str, kind: int, start_ns: int, end_ns: int,
