@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from storage.api import DependencyLink, Operation, TraceQuery
 from storage.catalog import Snapshot
 from storage.schema import SPAN_SCHEMA
-from storage.search import SearchFilter, build_filter
+from storage.search import SPECIAL_KEYS, build_filter
 from storage.segments import END_TIME_SQL, Segment, with_end_time
 
 
@@ -142,10 +142,6 @@ def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:
     return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
 
-# Tag keys matched against span fields rather than attributes (storage/search.py): never pruned.
-_SPECIAL_TAGS = frozenset({"error", "span.status", "span.kind", "scope.name", "scope.version"})
-
-
 def _overlaps(seg: Segment, lo: int | None, hi: int | None) -> bool:
     return (lo is None or seg.meta["max_start_ns"] >= lo) and (hi is None or seg.meta["min_start_ns"] <= hi)
 
@@ -162,7 +158,4 @@ def _may_match(seg: Segment, query: TraceQuery) -> bool:
                    for svc, name, _ in ops):
             return False
     return all(seg.may_have_tag(key.removeprefix("resource."), str(value))
-               for key, value in query.attributes.items() if key not in _SPECIAL_TAGS)
-
-
-__all__ = ["Reader", "SearchFilter"]
+               for key, value in query.attributes.items() if key not in SPECIAL_KEYS)

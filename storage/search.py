@@ -21,6 +21,9 @@ from storage.attributes import attr
 from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
 
 _STATUS_BY_NAME = {"unset": 0, "ok": 1, "error": 2}
+# Tag keys that may be matched against span fields rather than attributes (``_special_condition``).
+# Segment pruning on attribute values (the Bloom filters) must never rule these out.
+SPECIAL_KEYS = frozenset({"error", "span.status", "span.kind", "scope.name", "scope.version"})
 
 
 @dataclass
