@@ -39,7 +39,7 @@ class Reader:
         parts = [_filter_ids(snap.tail, wanted)]
         # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
         # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
-        # fixed-size binary statistics: it was 6-60x slower here at the same row-group size.)
+        # fixed-size binary statistics: ~10x slower here at the same row-group size, bench/layout.py.)
         for seg in snap.segments:
             hits = [t for t in ids if seg.may_contain(t)]
             if hits:

@@ -34,12 +34,11 @@ META_KEY = b"spanlake"
 HOUR_NS = 3600 * 10**9
 SIDECARS = (".tids", ".bloom")
 # Row groups of this many spans. A trace lookup decodes the one row group its ID falls in, so this
-# sets the lookup cost; bigger groups compress better. Measured on the benchmark's data (loaded
-# 2-core machine): 4,096 spans -> 6.8 ms per lookup, 56.7 B/span; 8,192 -> 14.5 ms, 54.5 B/span;
-# 32,768 -> 42 ms, 52.5 B/span. Trace by ID is the query users wait on most, so it wins.
+# sets the lookup cost; bigger groups compress better. `python -m bench.layout` on the benchmark's
+# data: 4,096 spans -> ~8 ms per lookup, 56.5 B/span; 8,192 -> ~14 ms, 54.3 B/span; 32,768 -> ~40 ms,
+# 52.4 B/span. Trace by ID is the query users wait on most, so it wins.
 ROW_GROUP_SPANS = 4_096
-# Measured on the benchmark's data (bench/): level 3 is ~3% smaller than the default level 1 at a
-# small CPU cost; levels above it gain little more.
+# bench/layout.py: level 3 is ~1% smaller than the default level 1 at a small CPU cost.
 ZSTD_LEVEL = 3
 
 
@@ -51,14 +50,14 @@ def _leaf_paths(schema: pa.Schema) -> list[str]:
     return [meta.schema.column(i).path for i in range(meta.num_columns)]
 
 
-# end_time_unix_nano is not stored: it is start + duration, and storing it cost 5.9 B/span (10% of a
+# end_time_unix_nano is not stored: it is start + duration, and storing it cost 5.7 B/span (10% of a
 # segment) on the benchmark's data. Readers add it back (``read_segment``, ``END_TIME_SQL``).
 _DERIVED = "end_time_unix_nano"
 STORED_SCHEMA = SPAN_SCHEMA.remove(SPAN_SCHEMA.get_field_index(_DERIVED))
 END_TIME_SQL = f"start_time_unix_nano + duration_nano AS {_DERIVED}"
 
 # Dictionary-encode every column but span_id: span IDs are random and unique, so a dictionary only
-# adds its index on top of the 8 raw bytes (9.8 B/span measured vs 8.0 plain).
+# adds its index on top of the 8 raw bytes (1.5 B/span more, bench/layout.py).
 _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
 
 
@@ -117,9 +116,8 @@ class Segment:
     def read_traces(self, trace_ids: list[bytes]) -> pa.Table:
         """The spans of ``trace_ids`` in this segment, decoding only the row groups that hold them.
 
-        Memory-mapped and column-parallel: on the 10M-span benchmark store, 4.8 ms p50 / 7.6 ms p99
-        per lookup against 7.7 / 18.8 single-threaded through buffered reads (a quiet machine; under
-        heavy load the thread pool's tail gets worse).
+        Memory-mapped and column-parallel: ~8 ms p50 per lookup against ~12 ms single-threaded on
+        the benchmark's data (``python -m bench.layout``).
         """
         groups = self.row_groups_for(trace_ids)
         if not groups:
