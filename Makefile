@@ -19,7 +19,7 @@ run: $(STAMP)  ## run the whole backend on an embedded store in ./data
 
 test: $(STAMP)  ## lint, type-check and run the whole default test suite
 	$(BIN)/ruff check .
-	$(BIN)/mypy collector storage query ui spanlake
+	$(BIN)/mypy spanlake
 	$(BIN)/pytest -q -m "not slow"
 
 bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.segments import _DICTIONARY_COLUMNS, ZSTD_LEVEL, list_segment_paths, read_segment
+from spanlake.storage.segments import _DICTIONARY_COLUMNS, ZSTD_LEVEL, list_segment_paths, read_segment
 
 LOOKUPS = 40
 

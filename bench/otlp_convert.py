@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
-from collector.formats.otlp import ConvertResult, decode_otlp_json, decode_otlp_protobuf
+from spanlake.collector.formats.otlp import ConvertResult, decode_otlp_json, decode_otlp_protobuf
 
 SPANS = 1000
 

@@ -189,7 +189,7 @@ def compact(data_dir: Path, notes: list[str]) -> None:
         )  # fmt: skip
         notes.append(f"`spanlake compact`: {done.stdout.strip()}")
         return
-    from storage.store import SegmentStore
+    from spanlake.storage.store import SegmentStore
 
     store = SegmentStore(data_dir)
     try:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import grpc
 from google.protobuf.message import DecodeError
 
-from collector.formats.errors import FormatError
-from collector.formats.jaeger_proto import decode_post_spans_request
-from collector.formats.proto import collector_pb2, sampling_pb2
-from collector.sampling import SamplingStrategies
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.jaeger_proto import decode_post_spans_request
+from spanlake.collector.formats.proto import collector_pb2, sampling_pb2
+from spanlake.collector.sampling import SamplingStrategies
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 COLLECTOR_SERVICE = "jaeger.api_v2.CollectorService"
 SAMPLING_SERVICE = "jaeger.api_v2.SamplingManager"

@@ -14,11 +14,11 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from collector.formats.errors import FormatError
-from collector.formats.jaeger_thrift import decode_thrift_binary_batch
-from collector.sampling import SamplingStrategies, sampling_response
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.jaeger_thrift import decode_thrift_binary_batch
+from spanlake.collector.sampling import SamplingStrategies, sampling_response
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 THRIFT_CONTENT_TYPES = ("application/x-thrift", "application/vnd.apache.thrift.binary")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024

@@ -22,9 +22,9 @@ from typing import Literal
 
 import pyarrow as pa
 
-from collector.formats.errors import FormatError
-from collector.formats.jaeger_thrift import decode_agent_binary, decode_agent_compact
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.jaeger_thrift import decode_agent_binary, decode_agent_compact
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 log = logging.getLogger(__name__)
 

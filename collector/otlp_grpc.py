@@ -12,9 +12,9 @@ from concurrent import futures
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.formats.errors import FormatError
-from collector.formats.otlp import decode_otlp_protobuf
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp import decode_otlp_protobuf
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 

@@ -15,11 +15,11 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from collector.formats.errors import FormatError
-from collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
-from collector.formats.result import ConvertResult
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
+from spanlake.collector.formats.result import ConvertResult
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

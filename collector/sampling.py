@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from google.protobuf import json_format
 
-from collector.formats.proto import sampling_pb2
+from spanlake.collector.formats.proto import sampling_pb2
 
 DEFAULT_SAMPLING_PROBABILITY = 0.001  # Jaeger's file provider default
 SERVICE_PARAM_ERROR = "'service' parameter must be provided once"

@@ -22,11 +22,11 @@ import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from collector.formats.errors import FormatError
-from collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
-from collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
-from storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
+from spanlake.collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
+from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # after decompression; a Zipkin reporter batch is ~KBs
 Decoder = Callable[[bytes], pa.Table]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from storage.schema import SPAN_KIND_BY_NAME
+from spanlake.storage.schema import SPAN_KIND_BY_NAME
 
 Adjuster = Callable[[pa.Table], pa.Table]
 _SERVER = SPAN_KIND_BY_NAME["server"]

@@ -1,4 +1,4 @@
-"""Jaeger api_v3 over HTTP (the grpc-gateway routes on 16686; reference/jaeger.md section 2).
+"""Jaeger api_v3 over HTTP (the grpc-gateway routes on 16686; jaeger-idl ``proto/api_v3``).
 
 Responses are proto-JSON: traces are OTLP/JSON inside ``{"result": ...}``, errors are
 ``{"error": {"httpCode": ..., "message": ...}}``. Parameter names are accepted in both the camelCase
@@ -18,10 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
-from query.adjusters import deduplicate_client_server_span_ids
-from query.formats.otlp import spans_to_otlp_json
-from query.ids import TraceIDError, parse_trace_id
-from query.params import (
+from spanlake.query.adjusters import deduplicate_client_server_span_ids
+from spanlake.query.formats.otlp import spans_to_otlp_json
+from spanlake.query.ids import TraceIDError, parse_trace_id
+from spanlake.query.params import (
     ParamError,
     parse_bool,
     parse_go_duration,
@@ -29,8 +29,8 @@ from query.params import (
     parse_rfc3339_nano,
     parse_string_map,
 )
-from storage.api import SpanReader, TraceQuery
-from storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES, STATUS_ERROR
+from spanlake.storage.api import SpanReader, TraceQuery
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES, STATUS_ERROR
 
 Json = dict[str, Any]
 
@@ -206,7 +206,7 @@ def router(reader: SpanReader) -> APIRouter:
                 return {"operations": []}
             ops = reader.get_operations(params.get("service", ""),
                                         SPAN_KIND_BY_NAME[kind_name] if kind_name else None)
-            # The gateway reports an unspecified kind as "internal" (reference/jaeger.md section 2).
+            # The gateway reports an unspecified kind as "internal" (jaeger ``apiv3`` gateway snapshots).
             return {"operations": [
                 {"name": op.name, "spanKind": SPAN_KIND_NAMES.get(op.span_kind) or "internal"} for op in ops
             ]}

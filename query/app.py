@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 from fastapi import APIRouter, FastAPI
 
-from query import apiv3, jaeger_api, spm
-from storage.api import SpanReader
+from spanlake.query import apiv3, jaeger_api, spm
+from spanlake.storage.api import SpanReader
 
 
 def make_app(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table],

@@ -1,4 +1,5 @@
-"""Jaeger's v1 "internal" JSON query API on 16686, with v2.20 semantics (reference/jaeger.md section 1).
+"""Jaeger's v1 "internal" JSON query API on 16686, with v2.20 semantics
+(jaeger ``cmd/query/app/http_handler.go`` and ``internal/uimodel``).
 
 Grafana's Jaeger datasource and Jaeger UI up to v1.76 call these routes. Every response is Jaeger's
 ``structuredResponse`` envelope; errors are the same envelope written by Go's ``http.Error``, hence the
@@ -19,10 +20,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
-from query.adjusters import adjust
-from query.formats.jaeger_json import spans_to_jaeger_traces
-from query.ids import TraceIDError, format_trace_id, parse_trace_id
-from query.params import (
+from spanlake.query.adjusters import adjust
+from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
+from spanlake.query.ids import TraceIDError, format_trace_id, parse_trace_id
+from spanlake.query.params import (
     NS_PER_MS,
     NS_PER_US,
     ParamError,
@@ -32,8 +33,8 @@ from query.params import (
     parse_int,
     parse_string_map,
 )
-from storage.api import SpanReader, TraceQuery
-from storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
+from spanlake.storage.api import SpanReader, TraceQuery
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
 
 Json = dict[str, Any]
 

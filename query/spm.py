@@ -28,10 +28,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
-from query.jaeger_api import error_response
-from query.params import NS_PER_MS, ParamError, parse_bool, parse_float, parse_int
-from storage.api import SpanReader
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
+from spanlake.query.jaeger_api import error_response
+from spanlake.query.params import NS_PER_MS, ParamError, parse_bool, parse_float, parse_int
+from spanlake.storage.api import SpanReader
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
 
 Json = dict[str, Any]
 

@@ -20,8 +20,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from query.formats import sql as fmt
-from storage.sql import SqlBusy, SqlEngine, SqlError, SqlResult, SqlTimeout
+from spanlake.query.formats import sql as fmt
+from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlResult, SqlTimeout
 
 _ACCEPT = {
     "text/csv": "csv",

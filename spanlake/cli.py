@@ -43,8 +43,8 @@ def _compact(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from storage.segments import HOUR_NS
-    from storage.store import SegmentStore
+    from spanlake.storage.segments import HOUR_NS
+    from spanlake.storage.store import SegmentStore
 
     logging.basicConfig(level="INFO", stream=sys.stderr, format="%(message)s")
     store = SegmentStore(Path(args.data_dir))  # writable: replays and flushes a leftover WAL first

@@ -16,15 +16,23 @@ import grpc
 import uvicorn
 from fastapi import FastAPI
 
-from collector import jaeger_grpc, jaeger_http, jaeger_udp, otlp_grpc, otlp_http, sampling, zipkin_http
-from collector.formats.otlp import decode_otlp_json
-from query import app as query_app
-from query import sql as sql_api
+from spanlake.collector import (
+    jaeger_grpc,
+    jaeger_http,
+    jaeger_udp,
+    otlp_grpc,
+    otlp_http,
+    sampling,
+    zipkin_http,
+)
+from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.config import Settings
-from storage.segments import HOUR_NS
-from storage.sql import SqlEngine
-from storage.store import SegmentStore, StoreConfig
-from ui import app as ui_app
+from spanlake.query import app as query_app
+from spanlake.query import sql as sql_api
+from spanlake.storage.segments import HOUR_NS
+from spanlake.storage.sql import SqlEngine
+from spanlake.storage.store import SegmentStore, StoreConfig
+from spanlake.ui import app as ui_app
 
 log = logging.getLogger("spanlake")
 

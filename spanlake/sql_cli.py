@@ -18,9 +18,9 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
-from query.formats import sql as fmt
-from storage.sql import SqlEngine, SqlError
-from storage.store import SegmentStore
+from spanlake.query.formats import sql as fmt
+from spanlake.storage.sql import SqlEngine, SqlError
+from spanlake.storage.store import SegmentStore
 
 _CELL_WIDTH = 60  # longer cells are cut in the table view; CSV/JSON/--output keep everything
 _OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".arrow": "arrow", ".arrows": "arrow"}

@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from storage.schema import ValueType
+from spanlake.storage.schema import ValueType
 
 AttrRow = dict[str, Any]
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.schema import ValueType
+from spanlake.storage.schema import ValueType
 
 _FALSE_POSITIVE_RATE = 0.01
 # Past this many distinct pairs (high-cardinality attributes such as URLs or IDs) the filter would

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from storage.segments import Segment, list_segment_paths, open_segment
+from spanlake.storage.segments import Segment, list_segment_paths, open_segment
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.

@@ -19,8 +19,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from storage.catalog import Catalog
-from storage.segments import HOUR_NS, SPANS_DIR, Segment, delete_segment, prepare_segment, read_segment
+from spanlake.storage.catalog import Catalog
+from spanlake.storage.segments import (
+    HOUR_NS,
+    SPANS_DIR,
+    Segment,
+    delete_segment,
+    prepare_segment,
+    read_segment,
+)
 
 log = logging.getLogger(__name__)
 

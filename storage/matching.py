@@ -1,7 +1,7 @@
 """Jaeger's tag semantics for trace search, on one span row: the reference every backend matches.
 
 A tag ``k=v`` holds on a span when an attribute ``k`` whose value reads as ``v`` appears in its span,
-resource, scope, event or link attributes (reference/jaeger.md 1.6, Jaeger's memory store
+resource, scope, event or link attributes (Jaeger's memory store
 ``findKeyValInTrace``). Values are compared as text (pdata ``AsString``), with numbers also compared
 as numbers so "1" matches double 1.0 and "72.50" matches 72.5. Each tag may hold in a different place
 of the same span ("Tags in different spots"). A few keys are special and read span fields instead.
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage.attributes import AttrRow, attr_as_string
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, ValueType
+from spanlake.storage.attributes import AttrRow, attr_as_string
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, ValueType
 
 # The span columns tag matching reads; a backend fetches only these for its candidate rows.
 MATCH_COLUMNS = (

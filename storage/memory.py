@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.api import DependencyLink, Operation, TraceQuery
-from storage.matching import MATCH_COLUMNS, span_matches_tags
-from storage.schema import SPAN_SCHEMA
-from storage.tag_masks import tags_mask
+from spanlake.storage.api import DependencyLink, Operation, TraceQuery
+from spanlake.storage.matching import MATCH_COLUMNS, span_matches_tags
+from spanlake.storage.schema import SPAN_SCHEMA
+from spanlake.storage.tag_masks import tags_mask
 
 
 class MemoryStore:

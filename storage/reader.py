@@ -16,11 +16,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.api import DependencyLink, Operation, TraceQuery
-from storage.catalog import Snapshot
-from storage.schema import SPAN_SCHEMA
-from storage.search import SPECIAL_KEYS, build_filter
-from storage.segments import END_TIME_SQL, Segment, with_end_time
+from spanlake.storage.api import DependencyLink, Operation, TraceQuery
+from spanlake.storage.catalog import Snapshot
+from spanlake.storage.schema import SPAN_SCHEMA
+from spanlake.storage.search import SPECIAL_KEYS, build_filter
+from spanlake.storage.segments import END_TIME_SQL, Segment, with_end_time
 
 
 class Reader:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from storage.schema import SPAN_SCHEMA
+from spanlake.storage.schema import SPAN_SCHEMA
 
 # Defaults for every column a converter may leave out; required columns have none.
 _DEFAULTS: dict[str, Any] = {

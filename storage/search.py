@@ -1,6 +1,6 @@
 """TraceQuery -> a parameterised DuckDB WHERE clause over the span schema.
 
-Semantics (Jaeger's, reference/jaeger.md 1.6): every condition holds on one span; a tag ``k=v``
+Semantics (Jaeger's memory store ``findKeyValInTrace``): every condition holds on one span; a tag ``k=v``
 holds when ``k`` appears with a value whose string form is ``v`` in the span's span, resource,
 scope, event or link attributes. Values are compared by type instead of formatting every stored
 value as text: ``"123"`` is compared with int members as 123, ``"72.5"`` with doubles as 72.5,
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.api import TraceQuery
-from storage.attributes import attr
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
+from spanlake.storage.api import TraceQuery
+from spanlake.storage.attributes import attr
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR
 
 _STATUS_BY_NAME = {"unset": 0, "ok": 1, "error": 2}
 # Tag keys that may be matched against span fields rather than attributes (``_special_condition``).

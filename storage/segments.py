@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from storage.bloom import Bloom, attribute_items, string_pair, typed_key
-from storage.schema import FORMAT_VERSION, SPAN_SCHEMA
+from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
+from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
 SPANS_DIR = "spans"
 META_KEY = b"spanlake"

@@ -26,10 +26,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from storage.catalog import Snapshot
-from storage.schema import SPAN_SCHEMA
-from storage.segments import END_TIME_SQL, STORED_SCHEMA
-from storage.sql_views import MACRO_SQL, SOURCE, VIEWS
+from spanlake.storage.catalog import Snapshot
+from spanlake.storage.schema import SPAN_SCHEMA
+from spanlake.storage.segments import END_TIME_SQL, STORED_SCHEMA
+from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
 # statement, whatever that statement is.

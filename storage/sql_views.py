@@ -7,7 +7,7 @@ engine registers on each query's own connection, so the views are TEMP views of 
 
 from __future__ import annotations
 
-from storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
+from spanlake.storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
 
 SOURCE = "_spans_source"
 

@@ -24,13 +24,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import compaction
-from storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
-from storage.catalog import Catalog, Snapshot
-from storage.reader import Reader
-from storage.schema import SPAN_SCHEMA
-from storage.segments import HOUR_NS, delete_segment, partition_of, prepare_segment, remove_debris
-from storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
+from spanlake.storage import compaction
+from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from spanlake.storage.catalog import Catalog, Snapshot
+from spanlake.storage.reader import Reader
+from spanlake.storage.schema import SPAN_SCHEMA
+from spanlake.storage.segments import HOUR_NS, delete_segment, partition_of, prepare_segment, remove_debris
+from spanlake.storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
 
 log = logging.getLogger(__name__)
 

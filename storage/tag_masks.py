@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.matching import RESOURCE_PREFIX, field_test, parse_float, parse_int
-from storage.schema import ValueType
+from spanlake.storage.matching import RESOURCE_PREFIX, field_test, parse_float, parse_int
+from spanlake.storage.schema import ValueType
 
 _COMPLEX_TYPES = pa.array([ValueType.EMPTY, ValueType.BYTES, ValueType.ARRAY, ValueType.KVLIST], pa.int8())
 

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
-from storage.segments import fsync_path
+from spanlake.storage.segments import fsync_path
 
 log = logging.getLogger(__name__)
 

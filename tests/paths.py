@@ -1,9 +1,9 @@
-"""Where tests find things. Upstream fixtures are read in place from ../shared/fixtures, never copied."""
+"""Where tests find things. Upstream fixtures live in tests/fixtures (provenance in its README)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 JAEGER_SUITE = FIXTURES / "jaeger" / "storage-integration"

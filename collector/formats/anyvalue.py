@@ -16,8 +16,8 @@ from typing import Any
 
 from opentelemetry.proto.common.v1 import common_pb2
 
-from collector.formats.errors import FormatError
-from storage.schema import ValueType
+from spanlake.collector.formats.errors import FormatError
+from spanlake.storage.schema import ValueType
 
 Typed = tuple[int, Any]
 

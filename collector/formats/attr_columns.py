@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from storage.schema import ATTRIBUTE, ATTRIBUTES, ValueType
+from spanlake.storage.schema import ATTRIBUTE, ATTRIBUTES, ValueType
 
 FIELDS = list(ATTRIBUTE)
 # Which value types store their value in each member of the ATTRIBUTE struct.

@@ -1,7 +1,7 @@
 """Jaeger's model -> span rows: the mapping both Jaeger wire formats (Thrift and api_v2 proto) share.
 
 The rules are Jaeger's Jaeger->OTLP translation (collector-contrib ``pkg/translator/jaeger``, with the
-parent taken as Jaeger's domain model does): see ``reference/jaeger.md`` section 4. Each wire decoder
+parent taken as Jaeger's domain model does, ``model/converter``). Each wire decoder
 fills the small dataclasses below with already-typed tag values, and ``span_rows`` does the rest.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.attributes import attr
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK, STATUS_UNSET
+from spanlake.storage.attributes import attr
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK, STATUS_UNSET
 
 CHILD_OF, FOLLOWS_FROM = 0, 1
 _REF_TYPE_NAMES = {CHILD_OF: "child_of", FOLLOWS_FROM: "follows_from"}

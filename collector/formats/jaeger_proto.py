@@ -11,10 +11,10 @@ from collections.abc import Iterable
 import pyarrow as pa
 from google.protobuf.message import DecodeError
 
-from collector.formats import jaeger_mapping as jm
-from collector.formats.errors import FormatError
-from collector.formats.proto import collector_pb2, model_pb2
-from storage.rows import spans_table
+from spanlake.collector.formats import jaeger_mapping as jm
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.proto import collector_pb2, model_pb2
+from spanlake.storage.rows import spans_table
 
 _NANOS_PER_SECOND = 1_000_000_000
 

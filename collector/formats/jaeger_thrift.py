@@ -13,16 +13,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from collector.formats import jaeger_mapping as jm
-from collector.formats.errors import FormatError
-from collector.formats.thrift import (
+from spanlake.collector.formats import jaeger_mapping as jm
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.thrift import (
     Message,
     MessageType,
     read_binary_message,
     read_binary_struct,
     read_compact_message,
 )
-from storage.rows import spans_table
+from spanlake.storage.rows import spans_table
 
 # TagType enum of jaeger.thrift (not the proto numbering).
 TAG_STRING, TAG_DOUBLE, TAG_BOOL, TAG_LONG, TAG_BINARY = 0, 1, 2, 3, 4

@@ -18,15 +18,15 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 
-from collector.formats.anyvalue import pb_typed
-from collector.formats.attr_columns import TypedAttrs
-from collector.formats.errors import FormatError
-from collector.formats.otlp_json import decode_otlp_json
-from collector.formats.otlp_spans import decode_spans
-from collector.formats.otlp_wire import ShadowRequest
-from collector.formats.result import ConvertResult
-from collector.formats.span_columns import Resources, Scopes, assemble, rejection_message
-from storage.schema import ValueType
+from spanlake.collector.formats.anyvalue import pb_typed
+from spanlake.collector.formats.attr_columns import TypedAttrs
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp_json import decode_otlp_json
+from spanlake.collector.formats.otlp_spans import decode_spans
+from spanlake.collector.formats.otlp_wire import ShadowRequest
+from spanlake.collector.formats.result import ConvertResult
+from spanlake.collector.formats.span_columns import Resources, Scopes, assemble, rejection_message
+from spanlake.storage.schema import ValueType
 
 __all__ = ["ConvertResult", "decode_otlp_json", "decode_otlp_protobuf", "otlp_request_to_spans"]
 

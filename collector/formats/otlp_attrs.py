@@ -18,8 +18,8 @@ import pyarrow as pa
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1 import common_pb2
 
-from collector.formats.anyvalue import pb_typed
-from collector.formats.attr_columns import (
+from spanlake.collector.formats.anyvalue import pb_typed
+from spanlake.collector.formats.attr_columns import (
     BOOL,
     BYTES,
     DOUBLE,
@@ -31,9 +31,9 @@ from collector.formats.attr_columns import (
     list_column,
     str_mask,
 )
-from collector.formats.errors import FormatError
-from collector.formats.wire_scan import PAD
-from storage.schema import ATTRIBUTES
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.wire_scan import PAD
+from spanlake.storage.schema import ATTRIBUTES
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]

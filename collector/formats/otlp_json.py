@@ -12,12 +12,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
-from collector.formats.attr_columns import TypedAttrs
-from collector.formats.errors import FormatError
-from collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
-from collector.formats.result import ConvertResult
-from collector.formats.span_columns import (
+from spanlake.collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
+from spanlake.collector.formats.attr_columns import TypedAttrs
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
+from spanlake.collector.formats.result import ConvertResult
+from spanlake.collector.formats.span_columns import (
     BAD_SPAN_ID,
     BAD_TRACE_ID,
     ZERO_SPAN_ID,
@@ -26,7 +26,7 @@ from collector.formats.span_columns import (
     Scopes,
     SpanColumns,
 )
-from storage.schema import ValueType
+from spanlake.storage.schema import ValueType
 
 Path = Callable[[], str]
 

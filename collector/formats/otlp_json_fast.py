@@ -17,11 +17,20 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from collector.formats.anyvalue import json_typed
-from collector.formats.attr_columns import ARRAY, BOOL, BYTES, DOUBLE, INT, KVLIST, STRING, list_column
-from collector.formats.result import ConvertResult
-from collector.formats.span_columns import Resources, Scopes, assemble
-from storage.schema import ATTRIBUTE, ATTRIBUTES, EVENT, LINK
+from spanlake.collector.formats.anyvalue import json_typed
+from spanlake.collector.formats.attr_columns import (
+    ARRAY,
+    BOOL,
+    BYTES,
+    DOUBLE,
+    INT,
+    KVLIST,
+    STRING,
+    list_column,
+)
+from spanlake.collector.formats.result import ConvertResult
+from spanlake.collector.formats.span_columns import Resources, Scopes, assemble
+from spanlake.storage.schema import ATTRIBUTE, ATTRIBUTES, EVENT, LINK
 
 
 class Deferred(Exception):

@@ -20,11 +20,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from collector.formats.attr_columns import list_column
-from collector.formats.errors import FormatError
-from collector.formats.otlp_attrs import decode_key_value_ranges
-from collector.formats.span_columns import BAD_LINK_ID, BAD_PARENT_ID, BAD_SPAN_ID, BAD_TRACE_ID
-from collector.formats.wire_scan import (
+from spanlake.collector.formats.attr_columns import list_column
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp_attrs import decode_key_value_ranges
+from spanlake.collector.formats.span_columns import BAD_LINK_ID, BAD_PARENT_ID, BAD_SPAN_ID, BAD_TRACE_ID
+from spanlake.collector.formats.wire_scan import (
     I32_WIRE,
     I64_WIRE,
     LEN,
@@ -36,7 +36,7 @@ from collector.formats.wire_scan import (
     fixed,
     scan,
 )
-from storage.schema import ATTRIBUTES, EVENT, LINK
+from spanlake.storage.schema import ATTRIBUTES, EVENT, LINK
 
 I64 = npt.NDArray[np.int64]
 

@@ -16,9 +16,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.formats.attr_columns import TypedAttrs, list_column
-from collector.formats.errors import FormatError
-from storage.schema import EVENT, LINK, SPAN_SCHEMA
+from spanlake.collector.formats.attr_columns import TypedAttrs, list_column
+from spanlake.collector.formats.errors import FormatError
+from spanlake.storage.schema import EVENT, LINK, SPAN_SCHEMA
 
 ZERO_TRACE_ID, ZERO_SPAN_ID = bytes(16), bytes(8)
 # Why a span is dropped (OTLP partial success), in the words of the rejection message.

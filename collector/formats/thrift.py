@@ -11,7 +11,7 @@ Writing needs the wire types the generic form lost, so it takes a typed form: a 
 
 How to call it, e.g. for Zipkin v1 (a bare TBinaryProtocol ``list<Span>``)::
 
-    from collector.formats.thrift import TType, read_binary_value
+    from spanlake.collector.formats.thrift import TType, read_binary_value
     spans = read_binary_value(body, TType.LIST)       # list of dict[int, Any]
     trace_id_low = spans[0][1]                         # zipkincore Span field 1
 
@@ -28,7 +28,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError
 
 # Deeper nesting than this is not a real payload (Jaeger's deepest is 4) and would only burn stack.
 MAX_DEPTH = 64

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from collector.formats.thrift import BINARY_VERSION_1, COMPACT_PROTOCOL_ID, TTYPE_TO_COMPACT, TType
+from spanlake.collector.formats.thrift import BINARY_VERSION_1, COMPACT_PROTOCOL_ID, TTYPE_TO_COMPACT, TType
 
 TypedStruct = dict[int, tuple[TType, Any]]
 

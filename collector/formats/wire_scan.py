@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]

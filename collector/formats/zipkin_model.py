@@ -26,10 +26,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from collector.formats.errors import FormatError
-from storage.attributes import AttrRow, attr
-from storage.rows import spans_table
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK, STATUS_UNSET
+from spanlake.collector.formats.errors import FormatError
+from spanlake.storage.attributes import AttrRow, attr
+from spanlake.storage.rows import spans_table
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK, STATUS_UNSET
 
 # Jaeger v2's ingest sanitizer names (internal/jptrace/sanitizer) for a span with no usable service.
 MISSING_SERVICE_NAME = "missing-service-name"

@@ -29,10 +29,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from collector.formats.errors import FormatError
-from collector.formats.thrift import TType, read_binary_value
-from collector.formats.zipkin_model import Endpoint, ZipkinSpan, hex_id, ip_text, micros, to_table
-from collector.formats.zipkin_v2 import json_endpoint, load_json_list, parse_v2_json_span
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.thrift import TType, read_binary_value
+from spanlake.collector.formats.zipkin_model import Endpoint, ZipkinSpan, hex_id, ip_text, micros, to_table
+from spanlake.collector.formats.zipkin_v2 import json_endpoint, load_json_list, parse_v2_json_span
 
 _CORE = ("cs", "cr", "sr", "ss", "ms", "mr")
 _ADDRESSES = ("ca", "sa", "ma")

@@ -13,9 +13,9 @@ from typing import Any
 import pyarrow as pa
 from google.protobuf.message import DecodeError
 
-from collector.formats.errors import FormatError
-from collector.formats.proto.zipkin import ListOfSpans
-from collector.formats.zipkin_model import (
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.proto.zipkin import ListOfSpans
+from spanlake.collector.formats.zipkin_model import (
     Endpoint,
     ZipkinSpan,
     hex_id,

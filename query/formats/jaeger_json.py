@@ -1,7 +1,7 @@
 """Spans -> the Jaeger UI JSON trace model (``internal/uimodel``), following Jaeger's OTLP -> Jaeger mapping.
 
 Pure: a ``SPAN_SCHEMA`` table in, JSON-ready dicts out. The mapping (collector-contrib
-``pkg/translator/jaeger``, see reference/jaeger.md section 4):
+``pkg/translator/jaeger``):
 - each distinct resource becomes a process ``p1..pN``, numbered in span order; ``service.name`` is the
   process's service and is left out of its tags;
 - span tags are, in order: ``otel.scope.name``/``otel.scope.version``, the span attributes,
@@ -22,9 +22,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from query.ids import format_span_id, format_trace_id
-from storage.attributes import AttrRow, attr_as_string, attr_value
-from storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, ValueType
+from spanlake.query.ids import format_span_id, format_trace_id
+from spanlake.storage.attributes import AttrRow, attr_as_string, attr_value
+from spanlake.storage.schema import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, ValueType
 
 Json = dict[str, Any]
 

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from storage.schema import ValueType
+from spanlake.storage.schema import ValueType
 
 Row = dict[str, Any]
 _RESOURCE = ("resource_attributes", "resource_dropped_attributes_count", "resource_schema_url")

@@ -6,7 +6,7 @@ import threading
 
 import pyarrow as pa
 
-from storage.api import StoreOverloaded
+from spanlake.storage.api import StoreOverloaded
 
 
 class ListWriter:

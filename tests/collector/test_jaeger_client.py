@@ -26,10 +26,10 @@ from jaeger_client.sampler import ConstSampler, ProbabilisticSampler
 from thrift.protocol import TBinaryProtocol
 from thrift.transport import THttpClient
 
-from collector.jaeger_http import make_app
-from collector.jaeger_udp import start_agent_udp
-from collector.sampling import SamplingStrategies, make_sampling_app
-from storage.attributes import attr_value
+from spanlake.collector.jaeger_http import make_app
+from spanlake.collector.jaeger_udp import start_agent_udp
+from spanlake.collector.sampling import SamplingStrategies, make_sampling_app
+from spanlake.storage.attributes import attr_value
 from tests.collector.jaeger_support import ListWriter
 
 

@@ -6,10 +6,15 @@ from concurrent import futures
 import grpc
 import pytest
 
-from collector.formats.proto import collector_pb2, collector_pb2_grpc, sampling_pb2, sampling_pb2_grpc
-from collector.jaeger_grpc import add_collector_service, add_sampling_service
-from collector.sampling import SamplingStrategies
-from storage.api import SpanWriter
+from spanlake.collector.formats.proto import (
+    collector_pb2,
+    collector_pb2_grpc,
+    sampling_pb2,
+    sampling_pb2_grpc,
+)
+from spanlake.collector.jaeger_grpc import add_collector_service, add_sampling_service
+from spanlake.collector.sampling import SamplingStrategies
+from spanlake.storage.api import SpanWriter
 from tests.collector.jaeger_support import ListWriter, OverloadedWriter
 from tests.jaeger_model import v1_trace_to_post_spans_requests
 from tests.paths import FIXTURES

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from collector.jaeger_http import make_app
-from collector.sampling import SamplingStrategies
+from spanlake.collector.jaeger_http import make_app
+from spanlake.collector.sampling import SamplingStrategies
 from tests.collector.jaeger_support import ListWriter, OverloadedWriter
 from tests.jaeger_model import thrift_batch_bytes
 from tests.paths import FIXTURES

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from storage.attributes import any_value_to_json
+from spanlake.storage.attributes import any_value_to_json
 from tests.server import SpanlakeProcess
 
 ATTRIBUTES = {

@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.sampling import SamplingStrategies, StrategiesError, load_strategies, make_sampling_app
+from spanlake.collector.sampling import (
+    SamplingStrategies,
+    StrategiesError,
+    load_strategies,
+    make_sampling_app,
+)
 from tests.query.client import TestClient
 
 # Jaeger's documented strategies file example shape.

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from collector.zipkin_http import make_app
-from storage.attributes import attr_value
-from storage.schema import STATUS_ERROR
+from spanlake.collector.zipkin_http import make_app
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import STATUS_ERROR
 from tests.paths import REPO
 from tests.zipkin_proto_client import client_script
 

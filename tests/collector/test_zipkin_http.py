@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from collector.zipkin_http import make_app
-from storage.api import StoreOverloaded
+from spanlake.collector.zipkin_http import make_app
+from spanlake.storage.api import StoreOverloaded
 from tests.collector.zipkin_payloads import (
     DESER,
     OTEL_RECEIVER,

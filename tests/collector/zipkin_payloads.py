@@ -17,7 +17,7 @@ from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.Thrift import TType
 from thrift.transport.TTransport import TMemoryBuffer
 
-from collector.formats.proto.zipkin import ListOfSpans
+from spanlake.collector.formats.proto.zipkin import ListOfSpans
 from tests.paths import FIXTURES
 
 DESER = FIXTURES / "jaeger" / "zipkin-deser"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 
-from collector.formats.proto import collector_pb2_grpc
+from spanlake.collector.formats.proto import collector_pb2_grpc
 from tests.e2e import valid_payloads as valid
 from tests.e2e.otlp_build import send_grpc, send_http
 from tests.e2e.support import eventually, service_of, stored_bytes, v1_trace

@@ -20,8 +20,8 @@ import grpc
 import httpx
 import pytest
 
-from collector.formats.otlp import decode_otlp_json
-from collector.formats.proto import collector_pb2_grpc
+from spanlake.collector.formats.otlp import decode_otlp_json
+from spanlake.collector.formats.proto import collector_pb2_grpc
 from tests.e2e.otlp_build import (
     SpanSpec,
     build_request,

@@ -11,10 +11,10 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from collector.formats.proto import collector_pb2, model_pb2
-from collector.formats.proto.zipkin import ListOfSpans
-from collector.formats.thrift import MessageType, TType
-from collector.formats.thrift_write import write_binary_message, write_compact_message
+from spanlake.collector.formats.proto import collector_pb2, model_pb2
+from spanlake.collector.formats.proto.zipkin import ListOfSpans
+from spanlake.collector.formats.thrift import MessageType, TType
+from spanlake.collector.formats.thrift_write import write_binary_message, write_compact_message
 from tests.collector.zipkin_payloads import thrift_bytes
 from tests.e2e.otlp_build import SpanSpec, build_request
 from tests.jaeger_model import thrift_batch, thrift_batch_bytes

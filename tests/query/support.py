@@ -7,11 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 from fastapi import FastAPI
 
-from collector.formats.otlp import decode_otlp_json
-from query import apiv3, jaeger_api, spm
-from storage.attributes import attrs
-from storage.memory import MemoryStore
-from storage.rows import spans_table
+from spanlake.collector.formats.otlp import decode_otlp_json
+from spanlake.query import apiv3, jaeger_api, spm
+from spanlake.storage.attributes import attrs
+from spanlake.storage.memory import MemoryStore
+from spanlake.storage.rows import spans_table
 from tests.paths import FIXTURES, JAEGER_SUITE
 from tests.query.client import TestClient
 

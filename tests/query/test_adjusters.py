@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from query.adjusters import adjust, deduplicate_client_server_span_ids
-from storage.attributes import attrs
-from storage.rows import spans_table
+from spanlake.query.adjusters import adjust, deduplicate_client_server_span_ids
+from spanlake.storage.attributes import attrs
+from spanlake.storage.rows import spans_table
 
 TRACE = bytes(15) + b"\x01"
 

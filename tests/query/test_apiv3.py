@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from storage.attributes import attrs
-from storage.memory import MemoryStore
-from storage.rows import spans_table
+from spanlake.storage.attributes import attrs
+from spanlake.storage.memory import MemoryStore
+from spanlake.storage.rows import spans_table
 from tests.query.support import (
     EXAMPLE_TRACE,
     MEMORY_FIXTURE,

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from query.ids import TraceIDError, format_span_id, format_trace_id, parse_trace_id
+from spanlake.query.ids import TraceIDError, format_span_id, format_trace_id, parse_trace_id
 
 FULL = bytes.fromhex("83a9efd15c1c98a977e0711cc93ee28b")
 LOW_ONLY = bytes(8) + bytes.fromhex("52969a8955571a3f")

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from storage.attributes import attrs
-from storage.memory import MemoryStore
-from storage.rows import spans_table
+from spanlake.storage.attributes import attrs
+from spanlake.storage.memory import MemoryStore
+from spanlake.storage.rows import spans_table
 from tests.query.support import EXAMPLE_TRACE, MEMORY_FIXTURE, client_for, store_with, unsorted_trace_store
 
 EXAMPLE_ID = "0000000000000011"  # example_trace: 5 spans, services example-service-1/2/3

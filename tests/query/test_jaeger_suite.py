@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from query.ids import parse_trace_id
-from query.params import parse_rfc3339_nano
+from spanlake.query.ids import parse_trace_id
+from spanlake.query.params import parse_rfc3339_nano
 from tests.paths import JAEGER_SUITE
 from tests.query.support import client_for, store_with
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from query.params import (
+from spanlake.query.params import (
     ParamError,
     epoch_hint_to_ns,
     parse_bool,

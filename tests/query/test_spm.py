@@ -5,10 +5,10 @@ import pytest
 from fastapi import FastAPI
 from starlette.datastructures import QueryParams
 
-from query import spm
-from storage.attributes import attrs
-from storage.memory import MemoryStore
-from storage.rows import spans_table
+from spanlake.query import spm
+from spanlake.storage.attributes import attrs
+from spanlake.storage.memory import MemoryStore
+from spanlake.storage.rows import spans_table
 from tests.query.client import TestClient
 
 END_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z

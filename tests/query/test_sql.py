@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 
-from query.sql import router
-from storage.sql import SqlEngine
-from storage.store import SegmentStore
+from spanlake.query.sql import router
+from spanlake.storage.sql import SqlEngine
+from spanlake.storage.store import SegmentStore
 from tests.query.client import TestClient
 from tests.storage.sql_support import ATTACKS, HEAVY, all_spans, attack, load_store
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spanlake import sql_cli
-from storage.store import SegmentStore
+from spanlake.storage.store import SegmentStore
 from tests.storage.sql_support import ATTACKS, all_spans, attack, load_store
 
 COMMAND = [sys.executable, "-m", "spanlake", "sql"]

@@ -1,7 +1,7 @@
 """The storage conformance suite: the cases every backend must pass, as plain functions of a store.
 
-Reproduces Jaeger's storage integration suite (reference/jaeger.md section 7, fixtures/README.md "How
-Jaeger runs its storage suite"; the fixture plumbing is in ``jaeger_suite.py``) plus the edge cases of
+Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``;
+the fixture plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the edge cases of
 the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every backend.
 
 Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from storage.api import DependencyLink, Operation, TraceQuery
-from storage.attributes import attrs
-from storage.rows import spans_table
-from storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA, STATUS_ERROR
+from spanlake.storage.api import DependencyLink, Operation, TraceQuery
+from spanlake.storage.attributes import attrs
+from spanlake.storage.rows import spans_table
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA, STATUS_ERROR
 from tests import waiting
 from tests.storage.jaeger_suite import MEMORY_STORE, QueryCase, decode_fixture, query_cases, suite_trace
 from tests.storage.spans import (

@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.api import TraceQuery
-from storage.attributes import format_double
-from storage.schema import SPAN_SCHEMA
+from spanlake.storage.api import TraceQuery
+from spanlake.storage.attributes import format_double
+from spanlake.storage.schema import SPAN_SCHEMA
 from tests.paths import FIXTURES, JAEGER_SUITE
 from tests.storage.spans import NS_PER_DAY, trace_ids_of
 
@@ -61,7 +61,7 @@ def shift_query_time(text: str) -> int:
 def decode_fixture(path: Path) -> pa.Table:
     # Imported here so this module (and the memory backend's other cases) loads before the OTLP
     # converter lands; the cases that need fixtures fail loudly until then.
-    from collector.formats.otlp import decode_otlp_json
+    from spanlake.collector.formats.otlp import decode_otlp_json
 
     result = decode_otlp_json(path.read_bytes())
     assert result.rejected == 0, f"{path.name}: {result.message}"

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.attributes import attrs
-from storage.rows import spans_table
-from storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA
+from spanlake.storage.attributes import attrs
+from spanlake.storage.rows import spans_table
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_SCHEMA
 
 NS_PER_DAY = 86_400 * 10**9
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from collector.formats.otlp import decode_otlp_json
-from storage.attributes import attrs
-from storage.rows import spans_table
-from storage.store import SegmentStore, StoreConfig
+from spanlake.collector.formats.otlp import decode_otlp_json
+from spanlake.storage.attributes import attrs
+from spanlake.storage.rows import spans_table
+from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.paths import FIXTURES, JAEGER_SUITE, REPO
 
 MEMORY_FIXTURE = FIXTURES / "jaeger" / "memory-store" / "otel_traces_01.json"

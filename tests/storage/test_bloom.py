@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.api import TraceQuery
-from storage.attributes import attr
-from storage.bloom import Bloom, attribute_items, string_pair
-from storage.rows import spans_table
-from storage.segments import list_segment_paths, open_segment
-from storage.store import open_store
+from spanlake.storage.api import TraceQuery
+from spanlake.storage.attributes import attr
+from spanlake.storage.bloom import Bloom, attribute_items, string_pair
+from spanlake.storage.rows import spans_table
+from spanlake.storage.segments import list_segment_paths, open_segment
+from spanlake.storage.store import open_store
 
 
 def _span(i: int, **levels: list) -> dict:

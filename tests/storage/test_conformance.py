@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage.memory import MemoryStore
+from spanlake.storage.memory import MemoryStore
 from tests.storage import conformance, jaeger_suite
 
 
@@ -19,7 +19,7 @@ def _memory(_: Path) -> Any:
 def _parquet(data_dir: Path) -> Any:
     # Imported lazily: the segment store is written in parallel, and until it lands this backend's
     # cases fail here rather than the whole module failing to import.
-    from storage.store import open_store
+    from spanlake.storage.store import open_store
 
     return open_store(data_dir)  # the default flush interval: the one users run
 

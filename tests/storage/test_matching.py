@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from storage.attributes import attr, attrs
-from storage.matching import span_matches_tags, tag_holds, value_matches
-from storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK
+from spanlake.storage.attributes import attr, attrs
+from spanlake.storage.matching import span_matches_tags, tag_holds, value_matches
+from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK
 
 
 @pytest.mark.parametrize(

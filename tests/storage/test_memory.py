@@ -5,9 +5,9 @@ import threading
 import pyarrow as pa
 import pytest
 
-from storage.api import TraceQuery
-from storage.memory import MemoryStore
-from storage.rows import spans_table
+from spanlake.storage.api import TraceQuery
+from spanlake.storage.memory import MemoryStore
+from spanlake.storage.rows import spans_table
 from tests.storage.spans import span, tid
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from storage.catalog import Snapshot
-from storage.schema import SPAN_SCHEMA, ValueType
-from storage.sql import SqlBusy, SqlEngine, SqlError, SqlTimeout
-from storage.sql_views import TYPE_NAMES
-from storage.store import SegmentStore
+from spanlake.storage.catalog import Snapshot
+from spanlake.storage.schema import SPAN_SCHEMA, ValueType
+from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlTimeout
+from spanlake.storage.sql_views import TYPE_NAMES
+from spanlake.storage.store import SegmentStore
 from tests.storage.sql_support import (
     ATTACKS,
     DEPENDENCY_CALLS,
@@ -285,7 +285,7 @@ def test_attribute_helpers_work_at_every_level(engine: SqlEngine) -> None:
 
 def test_arrays_and_kvlists_read_as_their_otlp_json(tmp_path: Path) -> None:
     table = dependency_spans().slice(0, 1)
-    from storage.attributes import attrs
+    from spanlake.storage.attributes import attrs
     table = table.set_column(SPAN_SCHEMA.get_field_index("span_attributes"), "span_attributes",
                              [[attrs({"list": [1, "a"], "map": {"k": True}})]])
     s = SegmentStore(tmp_path / "data")

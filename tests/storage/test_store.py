@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collector.formats.otlp import otlp_request_to_spans
-from storage.api import StoreOverloaded
-from storage.segments import HOUR_NS, list_segment_paths
-from storage.store import SegmentStore, StoreConfig, open_store
+from spanlake.collector.formats.otlp import otlp_request_to_spans
+from spanlake.storage.api import StoreOverloaded
+from spanlake.storage.segments import HOUR_NS, list_segment_paths
+from spanlake.storage.store import SegmentStore, StoreConfig, open_store
 from tests.otlp_data import make_request
 
 

@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from storage.attributes import attr_as_string, attrs
-from storage.matching import MATCH_COLUMNS, tag_holds
-from storage.rows import spans_table
-from storage.schema import ValueType
-from storage.tag_masks import tag_mask, tags_mask
+from spanlake.storage.attributes import attr_as_string, attrs
+from spanlake.storage.matching import MATCH_COLUMNS, tag_holds
+from spanlake.storage.rows import spans_table
+from spanlake.storage.schema import ValueType
+from spanlake.storage.tag_masks import tag_mask, tags_mask
 from tests.storage.spans import span
 
 KEYS = ["k", "resource.k", "j", "error", "span.status", "span.kind", "scope.name"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from storage.attributes import any_value_to_json
+from spanlake.storage.attributes import any_value_to_json
 from tests.paths import JAEGER_SUITE
 
 Json = dict[str, Any]

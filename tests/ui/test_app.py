@@ -7,8 +7,8 @@ import re
 import pytest
 from fastapi import FastAPI
 
+from spanlake.ui.app import APP_ROUTES, STATIC_DIR, plotly_js_path, router
 from tests.query.client import TestClient
-from ui.app import APP_ROUTES, STATIC_DIR, plotly_js_path, router
 
 
 @pytest.fixture(scope="module")

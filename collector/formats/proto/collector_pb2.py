@@ -22,7 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from collector.formats.proto import model_pb2 as collector_dot_formats_dot_proto_dot_model__pb2
+from spanlake.collector.formats.proto import model_pb2 as collector_dot_formats_dot_proto_dot_model__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'collector/formats/proto/collector.proto\x12\rjaeger.api_v2\x1a#collector/formats/proto/model.proto\"7\n\x10PostSpansRequest\x12#\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x14.jaeger.api_v2.Batch\"\x13\n\x11PostSpansResponse2b\n\x10\x43ollectorService\x12N\n\tPostSpans\x12\x1f.jaeger.api_v2.PostSpansRequest\x1a .jaeger.api_v2.PostSpansResponseb\x06proto3')

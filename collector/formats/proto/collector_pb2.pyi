@@ -1,5 +1,5 @@
 # mypy: ignore-errors
-from collector.formats.proto import model_pb2 as _model_pb2
+from spanlake.collector.formats.proto import model_pb2 as _model_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from collector.formats.proto import collector_pb2 as collector_dot_formats_dot_proto_dot_collector__pb2
+from spanlake.collector.formats.proto import collector_pb2 as collector_dot_formats_dot_proto_dot_collector__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

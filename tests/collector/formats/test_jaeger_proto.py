@@ -8,11 +8,11 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from collector.formats.errors import FormatError
-from collector.formats.jaeger_proto import decode_post_spans_request, post_spans_to_spans
-from collector.formats.proto import collector_pb2, model_pb2
-from storage.attributes import attr_value
-from storage.schema import ValueType
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.jaeger_proto import decode_post_spans_request, post_spans_to_spans
+from spanlake.collector.formats.proto import collector_pb2, model_pb2
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import ValueType
 from tests.jaeger_model import otlp_fixture_differences, v1_trace_to_post_spans_requests
 from tests.paths import FIXTURES, JAEGER_SUITE
 

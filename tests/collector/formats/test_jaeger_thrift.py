@@ -9,17 +9,21 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from collector.formats.errors import FormatError
-from collector.formats.jaeger_thrift import (
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.jaeger_thrift import (
     batch_to_spans,
     decode_agent_binary,
     decode_agent_compact,
     decode_thrift_binary_batch,
 )
-from collector.formats.thrift import MessageType, TType, read_binary_struct
-from collector.formats.thrift_write import write_binary_message, write_binary_struct, write_compact_message
-from storage.attributes import attr_value
-from storage.schema import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
+from spanlake.collector.formats.thrift import MessageType, TType, read_binary_struct
+from spanlake.collector.formats.thrift_write import (
+    write_binary_message,
+    write_binary_struct,
+    write_compact_message,
+)
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
 from tests.jaeger_model import (
     _time_ns,
     otlp_fixture_differences,

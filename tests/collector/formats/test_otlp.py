@@ -13,10 +13,10 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from collector.formats.errors import FormatError
-from collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf, otlp_request_to_spans
-from query.formats.otlp import spans_to_otlp_json, spans_to_otlp_request
-from storage.schema import SPAN_SCHEMA, ValueType
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf, otlp_request_to_spans
+from spanlake.query.formats.otlp import spans_to_otlp_json, spans_to_otlp_request
+from spanlake.storage.schema import SPAN_SCHEMA, ValueType
 from tests.otlp_compare import canonical, otlp_json_to_request
 from tests.paths import FIXTURES, JAEGER_SUITE
 
@@ -428,8 +428,8 @@ def test_large_requests_keep_every_span_in_order() -> None:
 
 
 def read_both(obj: dict[str, Any]) -> tuple[Any, Any]:
-    from collector.formats.otlp_json import add_resource, add_scope, read_general
-    from collector.formats.otlp_json_fast import decode_canonical
+    from spanlake.collector.formats.otlp_json import add_resource, add_scope, read_general
+    from spanlake.collector.formats.otlp_json_fast import decode_canonical
 
     return decode_canonical(obj, add_resource, add_scope).spans, read_general(obj).spans
 
@@ -442,7 +442,7 @@ def test_fixtures_take_the_column_wise_json_path_with_the_same_result(path: Any)
 
 @pytest.mark.parametrize("seed", range(25))
 def test_column_wise_json_path_equals_the_general_reader_on_generated_spans(seed: int) -> None:
-    from collector.formats.otlp_json_fast import Deferred
+    from spanlake.collector.formats.otlp_json_fast import Deferred
 
     obj = to_otlp_json(random_request(seed))
     for rs in obj["resourceSpans"]:  # protobuf's JSON leaves out empty keys; exporters send them

@@ -9,8 +9,8 @@ from thrift.protocol import TBinaryProtocol, TCompactProtocol
 from thrift.Thrift import TMessageType
 from thrift.transport import TTransport
 
-from collector.formats.errors import FormatError
-from collector.formats.thrift import (
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.thrift import (
     TType,
     read_binary_message,
     read_binary_struct,
@@ -18,7 +18,7 @@ from collector.formats.thrift import (
     read_compact_message,
     read_compact_struct,
 )
-from collector.formats.thrift_write import (
+from spanlake.collector.formats.thrift_write import (
     TypedStruct,
     write_binary_message,
     write_binary_struct,

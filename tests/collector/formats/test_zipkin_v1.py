@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from collector.formats.errors import FormatError
-from collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
-from storage.attributes import attr_value
-from storage.schema import SPAN_SCHEMA, STATUS_ERROR
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import SPAN_SCHEMA, STATUS_ERROR
 from tests.collector.zipkin_payloads import (
     DESER,
     RECEIVER_HTTP,

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from collector.formats.errors import FormatError
-from collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
-from storage.attributes import attr_value
-from storage.schema import SPAN_SCHEMA, STATUS_ERROR, STATUS_UNSET
+from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import SPAN_SCHEMA, STATUS_ERROR, STATUS_UNSET
 from tests.collector.zipkin_payloads import DESER, OTEL_RECEIVER, RECEIVER_HTTP, proto_bytes
 
 

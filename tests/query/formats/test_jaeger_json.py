@@ -4,10 +4,10 @@ import json
 import os
 from pathlib import Path
 
-from collector.formats.otlp import decode_otlp_json
-from query.formats.jaeger_json import spans_to_jaeger_traces
-from storage.attributes import attr, attrs
-from storage.rows import spans_table
+from spanlake.collector.formats.otlp import decode_otlp_json
+from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
+from spanlake.storage.attributes import attr, attrs
+from spanlake.storage.rows import spans_table
 from tests.paths import FIXTURES
 
 GOLDEN = Path(__file__).parent / "golden"

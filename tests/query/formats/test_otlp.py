@@ -6,10 +6,10 @@ import json
 import math
 from typing import Any
 
-from query.formats.otlp import spans_to_otlp_json, spans_to_otlp_request
-from storage.attributes import attr, attrs
-from storage.rows import spans_table
-from storage.schema import STATUS_ERROR
+from spanlake.query.formats.otlp import spans_to_otlp_json, spans_to_otlp_request
+from spanlake.storage.attributes import attr, attrs
+from spanlake.storage.rows import spans_table
+from spanlake.storage.schema import STATUS_ERROR
 from tests.paths import FIXTURES
 
 SNAPSHOTS = FIXTURES / "jaeger" / "apiv3-http-snapshots"

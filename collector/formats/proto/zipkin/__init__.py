@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.formats.proto.zipkin import zipkin_pb2
+from spanlake.collector.formats.proto.zipkin import zipkin_pb2
 
 ListOfSpans: Any = vars(zipkin_pb2)["ListOfSpans"]
 Span: Any = vars(zipkin_pb2)["Span"]
