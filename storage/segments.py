@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +56,54 @@ _DERIVED = "end_time_unix_nano"
 STORED_SCHEMA = SPAN_SCHEMA.remove(SPAN_SCHEMA.get_field_index(_DERIVED))
 END_TIME_SQL = f"start_time_unix_nano + duration_nano AS {_DERIVED}"
 
+
+
+class SegmentMeta(TypedDict):
+    """The footer description (JSON under the ``spanlake`` key): what readers prune on."""
+
+    format_version: int
+    span_count: int
+    trace_count: int
+    min_start_ns: int
+    max_start_ns: int
+    max_end_ns: int
+    services: list[str]
+    operations: list[list[Any]]  # [service, name, kind]
+    writer: NotRequired[str]  # the flushing writer; absent on compacted segments
+    wal_seq: NotRequired[dict[str, int]]  # per writer, the last WAL file this segment covers
+    replaces: NotRequired[list[str]]  # compaction: the segments (relative paths) this one replaces
+
+
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "format_version": int, "span_count": int, "trace_count": int, "min_start_ns": int,
+    "max_start_ns": int, "max_end_ns": int, "services": list, "operations": list,
+}
+
+
+class SegmentFormatError(ValueError):
+    """A segment whose footer this version of spanlake cannot read; the message names the file."""
+
+
+def parse_meta(path: Path, raw: bytes) -> SegmentMeta:
+    """The footer description of ``path``, checked: its format version and the fields readers use."""
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise SegmentFormatError(f"{path}: segment footer is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise SegmentFormatError(f"{path}: segment footer is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SegmentFormatError(f"{path}: segment footer has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise SegmentFormatError(f"{path}: segment format version {version} is newer than this spanlake "
+                                 f"reads (up to {FORMAT_VERSION}); upgrade spanlake to read it")
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta.get(key), kind):
+            raise SegmentFormatError(f"{path}: segment footer (format version {version}) lacks {key!r}")
+    return meta  # type: ignore[return-value]  # checked field by field above
+
+
 # Dictionary-encode every column but span_id: span IDs are random and unique, so a dictionary only
 # adds its index on top of the 8 raw bytes (1.5 B/span more, bench/layout.py).
 _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
@@ -66,7 +114,7 @@ class Segment:
     """A committed segment as readers see it: its path, footer description and trace-ID stats."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: SegmentMeta
     parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
@@ -204,12 +252,13 @@ def read_segment(path: Path) -> pa.Table:
 
 
 def open_segment(path: Path) -> Segment | None:
-    """Read a segment's footer; None if the file is not a spanlake segment."""
+    """Read a segment's footer; None if the file is not a spanlake segment, SegmentFormatError if it is
+    one this version cannot read."""
     metadata = pq.read_metadata(path)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
         return None
-    meta = json.loads(kv[META_KEY])
+    meta = parse_meta(path, kv[META_KEY])
     tid = metadata.schema.names.index("trace_id")
     ranges = []
     for i in range(metadata.num_row_groups):
