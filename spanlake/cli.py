@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                          help="delete hour partitions older than this (0: keep) [default 0]")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(config.settings_from_args(args))
+        return _serve(args)
     if args.command == "sql":
         return sql_cli.run(args)
     if args.command == "compact":
@@ -59,12 +59,21 @@ def _compact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(settings: config.Settings) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    from spanlake import startup
     from spanlake.serve import serve  # heavy imports only when serving
 
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(serve(settings))
+    try:
+        settings = config.settings_from_args(args)
+        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        startup.check(settings)
+        return asyncio.run(serve(settings))
+    except (config.SettingError, startup.StartupError) as exc:
+        # One line for the operator; the traceback only for whoever runs at debug level.
+        logging.getLogger("spanlake").debug("start failed", exc_info=exc)
+        print(f"spanlake: error: {exc}", file=sys.stderr)
+        return startup.EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -85,16 +85,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"{_HELP[f.name]} [env {env}; default {f.default}]")
 
 
+class SettingError(ValueError):
+    """A flag or ``SPANLAKE_*`` value that cannot be used; the message names the flag."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     values: dict[str, Any] = {}
     for f in fields(Settings):
         raw = getattr(args, f.name)
         values[f.name] = _convert(f.name, raw, Settings.__dataclass_fields__[f.name].default)
     settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def flag_name(name: str) -> str:
+    return f"--{name.replace('_', '-')} (SPANLAKE_{name.upper()})"
+
+
+def _validate(settings: Settings) -> None:
     unknown = {r.strip() for r in settings.roles.split(",")} - set(ROLES)
     if unknown:
-        raise SystemExit(f"spanlake: unknown role(s) {sorted(unknown)}; choose from {ROLES}")
-    return settings
+        raise SettingError(f"unknown role(s) {', '.join(sorted(unknown))} in {flag_name('roles')}; "
+                           f"choose from {', '.join(ROLES)}")
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise SettingError(f"{flag_name('log_level')} must be one of {', '.join(LOG_LEVELS)}, "
+                           f"not {settings.log_level!r}")
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name.endswith("_port") and not 0 <= value <= 65535:
+            raise SettingError(f"{flag_name(f.name)} must be a port number from 0 to 65535, not {value}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise SettingError(f"{flag_name(f.name)} must not be negative, not {value}")
 
 
 def _convert(name: str, raw: object, default: object) -> object:
@@ -102,10 +127,14 @@ def _convert(name: str, raw: object, default: object) -> object:
         return None if default is None else default
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes")
-    if isinstance(default, int):
-        return int(str(raw))
-    if isinstance(default, float):
-        return float(str(raw))
+    try:
+        if isinstance(default, int):
+            return int(str(raw))
+        if isinstance(default, float):
+            return float(str(raw))
+    except ValueError:
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise SettingError(f"{flag_name(name)} must be {kind}, not {raw!r}") from None
     if isinstance(default, Path) or name in ("wal_dir", "sampling_strategies"):
         return Path(str(raw))
     return str(raw)

@@ -145,7 +145,7 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
         await asyncio.sleep(0.05)
     failed = any(t.done() for t in tasks)
     if not failed:
-        log.info("spanlake ready: data in %s, roles %s", settings.data_dir, settings.roles)
+        log.info("spanlake ready: data in %s, roles %s", settings.data_dir.absolute(), settings.roles)
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = not stop.is_set()
     for s in servers:
