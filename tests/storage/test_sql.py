@@ -31,6 +31,7 @@ from tests.storage.sql_support import (
     doc_examples,
     load_store,
 )
+from tests.waiting import until
 
 Row = dict[str, Any]
 
@@ -400,7 +401,7 @@ def test_queries_beyond_the_concurrency_cap_are_refused(store: SegmentStore) -> 
     worker = threading.Thread(target=heavy)
     worker.start()
     try:
-        time.sleep(0.3)
+        until(lambda: e.running == 1, 30, "the heavy query holds the slot")
         with pytest.raises(SqlBusy, match="retry"):
             e.execute("SELECT 1")
     finally:
