@@ -54,7 +54,7 @@ def deduplicate_exact_spans(spans: pa.Table) -> pa.Table:
             drop.append(index)
         else:
             kept.append(row)
-    return _without(spans, drop)
+    return _without(spans, drop) if drop else spans
 
 
 def merge_zipkin_fragments(spans: pa.Table) -> pa.Table:

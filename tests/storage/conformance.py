@@ -1,8 +1,9 @@
 """The storage conformance suite: the cases every backend must pass, as plain functions of a store.
 
 Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``;
-the fixture plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the edge cases of
-the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every backend.
+the fixture plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the
+edge cases of the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against
+every backend.
 
 Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
 read-after-write goes through ``settle`` (calls ``flush()`` when the store has one) and ``eventually``.
@@ -339,6 +340,22 @@ def scan_spans_returns_the_window(store: Store) -> None:
     assert names(store.scan_spans(columns, *window, services=[])) == []
 
 
+def marks_match_event_names_or_attribute_keys_on_one_span(store: Store) -> None:
+    # Zipkin's annotationQuery words: an annotation value or a tag key, every word on the same span.
+    event = {"time_unix_nano": BASE_NS, "name": "retried", "attributes": [], "dropped_attributes_count": 0}
+    rows = [span(0x41, 1, "marks-svc", events=[event], span_attributes=attrs({"http.path": "/a"})),
+            span(0x42, 1, "marks-svc", events=[event]),
+            span(0x42, 2, "marks-svc", parent=1, span_attributes=attrs({"http.path": "/b"}))]
+    write(store, spans_table(rows))
+    cases: list[tuple[tuple[str, ...], list[bytes]]] = [
+        (("retried",), [tid(0x41), tid(0x42)]), (("retried", "http.path"), [tid(0x41)]),
+        (("service.name",), [tid(0x41), tid(0x42)]), (("/a",), []),
+    ]
+    for marks, expected in cases:
+        query = TraceQuery(service_name="marks-svc", marks=marks)
+        eventually(lambda q=query, e=expected: _assert_equal(sorted(store.find_trace_ids(q)), e))
+
+
 STORE_CASES: list[Callable[[Store], None]] = [
     get_services_lists_the_services_of_example_trace,
     get_operations_lists_names_with_kinds,
@@ -360,6 +377,7 @@ STORE_CASES: list[Callable[[Store], None]] = [
     tags_compare_as_strings_and_numbers,
     tags_match_bytes_arrays_and_maps_by_their_text,
     special_tag_keys_read_span_fields,
+    marks_match_event_names_or_attribute_keys_on_one_span,
     memory_store_fixture_round_trips,
     memory_store_fixture_search_finds_only_the_first_trace,
     scan_spans_returns_the_window,
