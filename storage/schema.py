@@ -123,11 +123,15 @@ SPAN_KIND_BY_NAME: dict[str, int] = {name: kind for kind, name in SPAN_KIND_NAME
 
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 
-# Bits of ``flags`` that spanlake sets on spans decoded from a Zipkin wire format, so the Zipkin API can
+# Bits 16-30 of ``flags`` that spanlake sets on spans decoded from a Zipkin wire format, so the Zipkin API can
 # return them exactly as Zipkin would (and the query adjusters can treat them as Zipkin does). OTLP
 # reserves bits 10-31 of span flags: an SDK must leave them zero, so OTLP and Jaeger spans do not carry
 # them in practice. They are not masked on output: OTLP asks forwarders to copy flags as they are, so
 # an OTLP span's flags round-trip unchanged, and a Zipkin span read over OTLP shows these bits.
+ZIPKIN_STATUS_DESCRIPTION = 1 << 16  # an ``otel.status_description`` tag was sent
+ZIPKIN_SCOPE_TAGS = 1 << 17  # ``otel.scope.name`` / ``otel.scope.version`` tags were sent
+ZIPKIN_LIBRARY_TAGS = 1 << 18  # ``otel.library.name`` / ``otel.library.version`` tags were sent
+ZIPKIN_REMOTE_ENDPOINT = 1 << 19  # a remoteEndpoint was sent (the ``peer.*``/``net.peer.*`` attributes)
 ZIPKIN_ORIGIN = 1 << 24  # decoded from Zipkin v1/v2 (JSON, protobuf, Thrift)
 ZIPKIN_SHARED = 1 << 25  # Zipkin ``shared``: a server span that reuses its client's span ID
 ZIPKIN_ERROR_TAG = 1 << 26  # the ``error`` tag was sent (its text is the status message)...

@@ -45,10 +45,14 @@ from spanlake.storage.schema import (
     STATUS_UNSET,
     ZIPKIN_ERROR_TAG,
     ZIPKIN_ERROR_TRUE,
+    ZIPKIN_LIBRARY_TAGS,
     ZIPKIN_NO_DURATION,
     ZIPKIN_NO_TIMESTAMP,
     ZIPKIN_ORIGIN,
+    ZIPKIN_REMOTE_ENDPOINT,
+    ZIPKIN_SCOPE_TAGS,
     ZIPKIN_SHARED,
+    ZIPKIN_STATUS_DESCRIPTION,
     ZIPKIN_STATUS_TAGS,
 )
 
@@ -96,6 +100,9 @@ def span_row(span: ZipkinSpan) -> dict[str, Any]:
     start_ns, end_ns = _times_ns(span)
     tags = dict(span.tags)
     code, message, status_flags = _status(tags)
+    sent = (ZIPKIN_SCOPE_TAGS if tags.keys() & {"otel.scope.name", "otel.scope.version"} else 0) | (
+        ZIPKIN_LIBRARY_TAGS if tags.keys() & {"otel.library.name", "otel.library.version"} else 0) | (
+        ZIPKIN_REMOTE_ENDPOINT if span.remote is not None else 0)
     scope = {column: str(tags.pop(key)) for key, column in _SCOPE_TAGS.items() if key in tags}
     kind = SPAN_KIND_BY_NAME.get((span.kind or "").lower(), 0)
     # Zipkin drops ``shared`` from a client span (Span.Builder.build); so do we.
@@ -106,7 +113,7 @@ def span_row(span: ZipkinSpan) -> dict[str, Any]:
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_id if span.parent_id != span.span_id else None,
-        "flags": (DEBUG_FLAG if span.debug else 0) | ZIPKIN_ORIGIN | shared | unsent | status_flags,
+        "flags": (DEBUG_FLAG if span.debug else 0) | ZIPKIN_ORIGIN | shared | unsent | sent | status_flags,
         "name": span.name,
         "kind": kind,
         "start_time_unix_nano": start_ns,
@@ -139,8 +146,9 @@ def _status(tags: dict[str, Any]) -> tuple[int, str, int]:
     Also returns the ``ZIPKIN_*`` flag bits that say which of those tags were sent, and in what form,
     so the Zipkin API can give them back as they came."""
     code_tag = tags.pop("otel.status_code", None)
+    flags = (ZIPKIN_STATUS_TAGS if code_tag is not None else 0) | (
+        ZIPKIN_STATUS_DESCRIPTION if "otel.status_description" in tags else 0)
     description = str(tags.pop("otel.status_description", "") or "")
-    flags = ZIPKIN_STATUS_TAGS if code_tag is not None else 0
     error = tags.get("error")
     # Zipkin marks a failed span by the presence of an ``error`` tag whose value is the message
     # (often empty or "true"); only an explicit "false" says otherwise, and then it stays a tag.

@@ -39,10 +39,14 @@ from spanlake.storage.schema import (
     STATUS_UNSET,
     ZIPKIN_ERROR_TAG,
     ZIPKIN_ERROR_TRUE,
+    ZIPKIN_LIBRARY_TAGS,
     ZIPKIN_NO_DURATION,
     ZIPKIN_NO_TIMESTAMP,
     ZIPKIN_ORIGIN,
+    ZIPKIN_REMOTE_ENDPOINT,
+    ZIPKIN_SCOPE_TAGS,
     ZIPKIN_SHARED,
+    ZIPKIN_STATUS_DESCRIPTION,
     ZIPKIN_STATUS_TAGS,
     ValueType,
 )
@@ -163,18 +167,20 @@ def _from_zipkin(row: Row) -> Json:
     local = _endpoint(None if service in (MISSING_SERVICE_NAME, EMPTY_SERVICE_NAME) else service,
                       resource.get("net.host.ip"), _port(resource.get("net.host.port")))
     attrs = {a["key"]: a for a in row["span_attributes"]}
-    remote = _endpoint(_value(attrs.pop("peer.service", None)), _value(attrs.pop("net.peer.ip", None)),
-                       _port(_value(attrs.pop("net.peer.port", None))))
+    remote = None
+    if flags & ZIPKIN_REMOTE_ENDPOINT:  # else these keys, if any, were sent as tags
+        remote = _endpoint(_value(attrs.pop("peer.service", None)), _value(attrs.pop("net.peer.ip", None)),
+                           _port(_value(attrs.pop("net.peer.port", None))))
     _put(span, "localEndpoint", local)
     _put(span, "remoteEndpoint", remote)
     _put(span, "annotations", [{"timestamp": e["time_unix_nano"] // 1000, "value": e["name"]}
                                for e in row["events"]])
     tags = {key: attr_as_string(a) for key, a in attrs.items()}
     tags.update(_zipkin_status_tags(row))
-    if row["scope_name"]:
-        tags["otel.scope.name"] = row["scope_name"]
-    if row["scope_version"]:
-        tags["otel.scope.version"] = row["scope_version"]
+    for bit, prefix in ((ZIPKIN_SCOPE_TAGS, "otel.scope"), (ZIPKIN_LIBRARY_TAGS, "otel.library")):
+        if flags & bit:  # in the form(s) they were sent
+            tags.update({f"{prefix}.{field}": row[f"scope_{field}"] for field in ("name", "version")
+                         if row[f"scope_{field}"]})
     _put(span, "tags", tags)
     if row["flags"] & DEBUG_FLAG:
         span["debug"] = True
@@ -193,8 +199,8 @@ def _zipkin_status_tags(row: Row) -> dict[str, str]:
     tags: dict[str, str] = {}
     if flags & ZIPKIN_STATUS_TAGS:
         tags["otel.status_code"] = _ZIPKIN_STATUS.get(code, "UNSET")
-        if message:
-            tags["otel.status_description"] = message
+    if flags & ZIPKIN_STATUS_DESCRIPTION and message:
+        tags["otel.status_description"] = message
     if flags & ZIPKIN_ERROR_TAG:
         tags["error"] = "true" if flags & ZIPKIN_ERROR_TRUE else message
     return tags
