@@ -45,6 +45,7 @@ LENS_CONFIG: Json = {
     "dependency": {"enabled": True, "lowErrorRate": 0.5, "highErrorRate": 0.75},
 }
 _HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_MAX_PARAM = (2**63 - 1) // NS_PER_MS  # milliseconds (and microseconds) that fit int64 nanoseconds
 
 
 class NotFound(Exception):
@@ -120,8 +121,8 @@ def _opt_int(params: QueryParams, name: str) -> int | None:
         value = int(text, 10)
     except ValueError:
         raise ParamError(f"{name} must be an integer, got {text!r}") from None
-    if value < 0:
-        raise ParamError(f"{name} must not be negative, got {value}")
+    if not 0 <= value <= _MAX_PARAM:
+        raise ParamError(f"{name} must be between 0 and {_MAX_PARAM}, got {value}")
     return value
 
 

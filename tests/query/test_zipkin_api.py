@@ -162,7 +162,8 @@ def test_end_ts_and_lookback_bound_the_search_window(server):
 
 
 @pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "many"}, {"endTs": "yesterday"},
-                                    {"minDuration": "-5"}, {"lookback": "1h"}])
+                                    {"minDuration": "-5"}, {"lookback": "1h"}, {"endTs": str(10**20)},
+                                    {"maxDuration": str(10**19)}, {"limit": str(10**6)}])
 def test_malformed_search_parameters_are_a_400(server, params):
     assert status(server, "/traces", **params) == 400
 
@@ -194,6 +195,11 @@ def test_trace_ids_of_16_and_32_hex_characters(server):
     assert len(long) == 32 and get(server, f"/trace/{long}")[0]["traceId"] == long
     assert status(server, "/trace/" + "e" * 32) == 404
     assert status(server, "/trace/not-hex") == 400
+
+
+def test_huge_dependency_windows_are_a_400_not_a_server_error(server):
+    assert status(server, "/dependencies", endTs=str(10**20)) == 400
+    assert status(server, "/dependencies", endTs="1", lookback=str(10**20)) == 400
 
 
 def test_trace_many_returns_the_found_traces(server):
