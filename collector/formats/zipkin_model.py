@@ -227,7 +227,7 @@ def ip_text(raw: bytes | str | int | None) -> str | None:
 # Zipkin's IPv4 word: 1-3 decimal digits, at most 255 (zipkin2.Endpoint.isValidIpV4Word).
 _IPV4_WORD = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
 _ZIPKIN_IPV4 = re.compile(rf"{_IPV4_WORD}(?:\.{_IPV4_WORD}){{3}}")
-_ZIPKIN_EMBEDDED_IPV4 = re.compile(rf"::(?:[fF]{{4}}:|0000:)?({_IPV4_WORD}(?:\.{_IPV4_WORD}){{3}})")
+_ZIPKIN_EMBEDDED_IPV4 = re.compile(rf"::(?:[fF0]{{4}}:)?({_IPV4_WORD}(?:\.{_IPV4_WORD}){{3}})")
 
 
 @functools.lru_cache(maxsize=4096)  # a batch repeats a few hosts thousands of times; parsing is slow
