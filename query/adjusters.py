@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from spanlake.query.span_merge import deduplicate_exact_spans, merge_zipkin_fragments
+from spanlake.query.span_merge import deduplicate_exact_spans, merge_zipkin_fragments, repeated_rows
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, ZIPKIN_ORIGIN, ZIPKIN_SHARED
 
 Adjuster = Callable[[pa.Table], pa.Table]
@@ -28,6 +28,8 @@ def deduplicate_client_server_span_ids(spans: pa.Table) -> pa.Table:
     each get their own ID and all keep the client as parent. Other duplicate IDs (two spans that are
     not a client/server pair) are left alone: Jaeger preserves them.
     """
+    if not repeated_rows(spans):  # a shared span always repeats its client's ID: the common case
+        return spans
     trace_ids = spans["trace_id"].to_pylist()
     span_ids = spans["span_id"].to_pylist()
     parents = spans["parent_span_id"].to_pylist()

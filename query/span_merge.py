@@ -19,9 +19,10 @@ hours apart, and are stored as they came.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from spanlake.storage.schema import (
@@ -42,7 +43,7 @@ _NO_SERVICE = ("", MISSING_SERVICE_NAME, EMPTY_SERVICE_NAME)
 
 def deduplicate_exact_spans(spans: pa.Table) -> pa.Table:
     """Each exactly repeated row once (the first)."""
-    repeated = _repeated_rows(spans)
+    repeated = repeated_rows(spans)
     if not repeated:
         return spans
     rows = spans.take(pa.array(repeated)).to_pylist()
@@ -59,7 +60,7 @@ def deduplicate_exact_spans(spans: pa.Table) -> pa.Table:
 
 def merge_zipkin_fragments(spans: pa.Table) -> pa.Table:
     """Zipkin span parts merged into one row per span side (see the module docstring)."""
-    repeated = [i for i in _repeated_rows(spans) if spans["flags"][i].as_py() & ZIPKIN_ORIGIN]
+    repeated = [i for i in repeated_rows(spans) if spans["flags"][i].as_py() & ZIPKIN_ORIGIN]
     if not repeated:
         return spans
     groups: dict[tuple[bytes, bytes], list[Row]] = {}
@@ -72,11 +73,27 @@ def merge_zipkin_fragments(spans: pa.Table) -> pa.Table:
     return pa.concat_tables([rest, pa.Table.from_pylist(merged, schema=spans.schema)])
 
 
-def _repeated_rows(spans: pa.Table) -> list[int]:
-    """Indexes of rows whose (trace ID, span ID) occurs more than once."""
-    keys = list(zip(spans["trace_id"].to_pylist(), spans["span_id"].to_pylist(), strict=True))
-    counts = Counter(keys)
-    return [i for i, key in enumerate(keys) if counts[key] > 1]
+def repeated_rows(spans: pa.Table) -> list[int]:
+    """Indexes of rows whose (trace ID, span ID) occurs more than once, in order (vectorised: this
+    runs on every trace read, and repeats are rare)."""
+    if spans.num_rows < 2:
+        return []
+    keys = np.hstack([_words(spans["trace_id"], 16), _words(spans["span_id"], 8)])
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    same = np.all(ordered[1:] == ordered[:-1], axis=1)  # row k equals row k+1
+    repeated = np.zeros(len(keys), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return sorted(int(i) for i in order[repeated])
+
+
+def _words(column: pa.ChunkedArray, width: int) -> npt.NDArray[np.uint64]:
+    """A non-null fixed-size binary column as rows of 64-bit words (a view of its data buffer)."""
+    array = column.combine_chunks()
+    data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    start = array.offset * width
+    return data[start:start + len(array) * width].view(np.uint64).reshape(len(array), width // 8)
 
 
 def _without(spans: pa.Table, rows: list[int]) -> pa.Table:
