@@ -148,8 +148,8 @@ def _proto_span(span: Any, where: str) -> ZipkinSpan:
         kind=_PROTO_KINDS.get(span.kind),
         timestamp_us=span.timestamp or None,
         duration_us=span.duration or None,
-        local=_proto_endpoint(span, "local_endpoint", where),
-        remote=_proto_endpoint(span, "remote_endpoint", where),
+        local=_proto_endpoint(span, "local_endpoint"),
+        remote=_proto_endpoint(span, "remote_endpoint"),
         annotations=[(a.timestamp, a.value) for a in span.annotations],
         tags=dict(span.tags),
         debug=span.debug,
@@ -157,14 +157,15 @@ def _proto_span(span: Any, where: str) -> ZipkinSpan:
     )
 
 
-def _proto_endpoint(span: Any, name: str, where: str) -> Endpoint | None:
+def _proto_endpoint(span: Any, name: str) -> Endpoint | None:
     if not span.HasField(name):
         return None
     ep = getattr(span, name)
     return Endpoint(
         # proto3 cannot tell an empty service name from a missing one; "missing" is the safer reading.
         service_name=ep.service_name or None,
-        ipv4=ip_text(ep.ipv4) if len(ep.ipv4) == 4 else None,  # a wrong length is dropped, as text
+        # An address of the wrong length is unparseable: dropped, the span kept (as in JSON).
+        ipv4=ip_text(ep.ipv4) if len(ep.ipv4) == 4 else None,
         ipv6=ip_text(ep.ipv6) if len(ep.ipv6) == 16 else None,
         port=ep.port & 0xFFFF or None,
     )
