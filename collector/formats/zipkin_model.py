@@ -100,20 +100,14 @@ def span_row(span: ZipkinSpan) -> dict[str, Any]:
     start_ns, end_ns = _times_ns(span)
     tags = dict(span.tags)
     code, message, status_flags = _status(tags)
-    sent = (ZIPKIN_SCOPE_TAGS if tags.keys() & {"otel.scope.name", "otel.scope.version"} else 0) | (
-        ZIPKIN_LIBRARY_TAGS if tags.keys() & {"otel.library.name", "otel.library.version"} else 0) | (
-        ZIPKIN_REMOTE_ENDPOINT if span.remote is not None else 0)
+    flags = (DEBUG_FLAG if span.debug else 0) | ZIPKIN_ORIGIN | status_flags | _how_sent(span, tags)
     scope = {column: str(tags.pop(key)) for key, column in _SCOPE_TAGS.items() if key in tags}
     kind = SPAN_KIND_BY_NAME.get((span.kind or "").lower(), 0)
-    # Zipkin drops ``shared`` from a client span (Span.Builder.build); so do we.
-    shared = ZIPKIN_SHARED if span.shared and span.kind != "CLIENT" else 0
-    unsent = ((ZIPKIN_NO_TIMESTAMP if span.timestamp_us is None else 0)
-              | (ZIPKIN_NO_DURATION if span.duration_us is None else 0))
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_id if span.parent_id != span.span_id else None,
-        "flags": (DEBUG_FLAG if span.debug else 0) | ZIPKIN_ORIGIN | shared | unsent | sent | status_flags,
+        "flags": flags,
         "name": span.name,
         "kind": kind,
         "start_time_unix_nano": start_ns,
@@ -126,6 +120,23 @@ def span_row(span: ZipkinSpan) -> dict[str, Any]:
         "events": [{"time_unix_nano": ts * 1000, "name": value, "attributes": [],
                     "dropped_attributes_count": 0} for ts, value in span.annotations],
     }
+
+
+def _how_sent(span: ZipkinSpan, tags: dict[str, Any]) -> int:
+    """The ``ZIPKIN_*`` bits for what the span carried beyond its values (see ``storage/schema.py``)."""
+    flags = ZIPKIN_REMOTE_ENDPOINT if span.remote is not None else 0
+    # Zipkin drops ``shared`` from a client span (Span.Builder.build); so do we.
+    if span.shared and span.kind != "CLIENT":
+        flags |= ZIPKIN_SHARED
+    if span.timestamp_us is None:
+        flags |= ZIPKIN_NO_TIMESTAMP
+    if span.duration_us is None:
+        flags |= ZIPKIN_NO_DURATION
+    if tags.keys() & {"otel.scope.name", "otel.scope.version"}:
+        flags |= ZIPKIN_SCOPE_TAGS
+    if tags.keys() & {"otel.library.name", "otel.library.version"}:
+        flags |= ZIPKIN_LIBRARY_TAGS
+    return flags
 
 
 def _times_ns(span: ZipkinSpan) -> tuple[int, int]:
