@@ -45,10 +45,10 @@ def deduplicate_client_server_span_ids(spans: pa.Table) -> pa.Table:
         new_id = _unused_id(trace_ids[i], int.from_bytes(span_ids[i], "big"), used)
         renamed.setdefault(key, []).append((new_id, services[i]))
         parents[i], span_ids[i] = span_ids[i], new_id
-    new_ids = {new for sides in renamed.values() for new, _ in sides}
+    new_ids = {(t, new) for (t, _), sides in renamed.items() for new, _ in sides}
     for i, (t, parent) in enumerate(zip(trace_ids, parents, strict=True)):
         sides = renamed.get((t, parent)) if parent is not None else None
-        if sides and span_ids[i] not in new_ids:
+        if sides and (t, span_ids[i]) not in new_ids:
             parents[i] = _server_side_for(sides, services[i])
     return _replace(_replace(spans, "span_id", span_ids), "parent_span_id", parents)
 
