@@ -148,8 +148,10 @@ def zipkin_js_dir() -> Path:
     target = cache / "zipkin-js-0.22.0"
     if not (target / "node_modules" / "zipkin-transport-http").is_dir():
         target.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(target), *ZIPKIN_JS],
-                       check=True, capture_output=True, timeout=300)
+        command = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(target), *ZIPKIN_JS]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.fail(f"npm install {' '.join(ZIPKIN_JS)} failed:\n{done.stderr}")
     return target
 
 
@@ -158,7 +160,8 @@ def test_zipkin_js_http_transport_spans_read_back(server):
     script = directory / "client.js"
     script.write_text(_ZIPKIN_JS_CLIENT)
     done = subprocess.run(["node", str(script), f"{server.url('zipkin')}/api/v2/spans"], cwd=directory,
-                          capture_output=True, text=True, timeout=60, check=True)
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     ids = json.loads(done.stdout.strip().splitlines()[-1])
     by_id = {s["id"]: s for s in read_trace(server, ids["traceId"], 2)}
     root, child = by_id[ids["root"]], by_id[ids["child"]]
