@@ -40,7 +40,12 @@ class Settings:
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
     sql_max_concurrent: int = 4
+    zipkin_autocomplete_keys: str = ""
     log_level: str = "info"
+
+    @property
+    def autocomplete_keys(self) -> list[str]:
+        return [k.strip() for k in self.zipkin_autocomplete_keys.split(",") if k.strip()]
 
     def has_role(self, role: str) -> bool:
         return role in {r.strip() for r in self.roles.split(",")}
@@ -58,7 +63,7 @@ _HELP = {
     "jaeger_compact_port": "Jaeger agent UDP, Thrift compact emitBatch",
     "jaeger_binary_port": "Jaeger agent UDP, Thrift binary emitBatch",
     "sampling_port": "Jaeger remote sampling GET /sampling?service=",
-    "zipkin_port": "Zipkin POST /api/v2/spans and /api/v1/spans",
+    "zipkin_port": "Zipkin POST /api/v2/spans and /api/v1/spans, and (with the query role) Zipkin's read API",
     "query_port": "query APIs (Jaeger, SQL) and the web UI",
     "flush_interval": "seconds between flushes of buffered spans into Parquet segments",
     "segment_max_spans": "flush early once this many spans are buffered",
@@ -71,6 +76,8 @@ _HELP = {
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",
     "sql_max_concurrent": "SQL queries running at once at most",
+    "zipkin_autocomplete_keys": ("comma-separated tag keys the Zipkin API offers for autocomplete "
+                                 "(Zipkin's AUTOCOMPLETE_KEYS)"),
     "log_level": "debug, info, warning or error",
 }
 

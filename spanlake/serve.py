@@ -71,10 +71,13 @@ def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners)
         jaeger_grpc.add_collector_service(server, store)
         jaeger_grpc.add_sampling_service(server, strategies)
         out.grpc.append(_bind(server, settings.host, settings.jaeger_grpc_port))
+    zipkin = zipkin_http.make_app(store, limit)
+    if settings.has_role("query"):  # Zipkin clients read where they write, as with Zipkin's server
+        query_app.mount_zipkin_api(zipkin, store, settings.autocomplete_keys)
     for app, port in [
         (otlp_http.make_app(store, limit), settings.otlp_http_port),
         (jaeger_http.make_app(store, strategies, max_body_bytes=limit), settings.jaeger_http_port),
-        (zipkin_http.make_app(store, limit), settings.zipkin_port),
+        (zipkin, settings.zipkin_port),
         (sampling.make_sampling_app(strategies), settings.sampling_port),
     ]:
         if port:
@@ -91,7 +94,8 @@ def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> 
                            memory_limit=settings.sql_memory_limit,
                            max_concurrent=settings.sql_max_concurrent)
         app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
-                                 extra_routers=[sql_api.router(engine), ui_app.router()])
+                                 extra_routers=[sql_api.router(engine), ui_app.router()],
+                                 zipkin_autocomplete_keys=settings.autocomplete_keys)
         out.http.append((app, settings.query_port))
 
 

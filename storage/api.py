@@ -22,12 +22,16 @@ class TraceQuery:
     (as Jaeger's memory store): ``error`` (``true``: status ERROR, ``false``: not ERROR),
     ``span.status`` (``ok``/``error``/``unset``), ``span.kind``, ``scope.name``, ``scope.version``,
     and ``resource.<k>`` (resource attributes only).
+
+    ``marks`` are bare words (Zipkin's ``annotationQuery`` terms without ``=``): each holds on a span
+    when one of its events is named so or its span or resource attributes have that key.
     """
 
     service_name: str | None = None  # None or "": all services
     operation_name: str | None = None
     span_kind: int | None = None  # OTLP SpanKind number
     attributes: Mapping[str, str] = field(default_factory=dict)
+    marks: tuple[str, ...] = ()
     start_time_min_ns: int | None = None  # span start >= this
     start_time_max_ns: int | None = None  # span start <= this
     duration_min_ns: int | None = None
