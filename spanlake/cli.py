@@ -28,7 +28,16 @@ def main(argv: list[str] | None = None) -> int:
                          help="spans per merged segment at most [default 1000000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
                          help="delete hour partitions older than this (0: keep) [default 0]")
+    commands.add_parser("token", help="print a new random bearer token and its SHA-256",
+                        description="Print a new random token (give it to the client) and the "
+                                    "token_sha256 line for the tokens file (see docs/security.md).")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        from spanlake.auth import new_token
+
+        token, digest = new_token()
+        print(f"token: {token}\ntoken_sha256 = \"{digest}\"")
+        return 0
     if args.command == "serve":
         return _serve(config.settings_from_args(args))
     if args.command == "sql":
@@ -60,10 +69,10 @@ def _compact(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: config.Settings) -> int:
+    from spanlake.observe import configure_logging
     from spanlake.serve import serve  # heavy imports only when serving
 
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return asyncio.run(serve(settings))
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("collector", "query")
+_PATHS = ("wal_dir", "sampling_strategies", "tokens_file", "tls_cert", "tls_key", "tls_client_ca",
+          "limits_file")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,14 @@ class Settings:
     sql_memory_limit: str = "2GB"
     sql_max_concurrent: int = 4
     log_level: str = "info"
+    log_format: str = "text"
+    admin_port: int = 14269
+    tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    limits_file: Path | None = None
+    self_trace: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in {r.strip() for r in self.roles.split(",")}
@@ -72,6 +82,16 @@ _HELP = {
     "sql_memory_limit": "DuckDB memory limit for SQL queries",
     "sql_max_concurrent": "SQL queries running at once at most",
     "log_level": "debug, info, warning or error",
+    "log_format": "text, or json (one object per line, with request IDs)",
+    "admin_port": "health (/health/live, /health/ready, Jaeger's admin /) and Prometheus /metrics",
+    "tokens_file": "TOML file of bearer tokens and UI users, each with a tenant and rights "
+                   "(default: no auth, for trusted networks only; see docs/security.md)",
+    "tls_cert": "PEM certificate (chain) served by every TCP listener (with --tls-key)",
+    "tls_key": "PEM private key of --tls-cert",
+    "tls_client_ca": "PEM CA bundle: require client certificates it signed (mTLS)",
+    "limits_file": "TOML file of per-tenant limits (ingest rate, burst, bytes per trace, retention, "
+                   "SQL concurrency); see docs/operations.md",
+    "self_trace": "export spanlake's own request spans, as service 'spanlake', to its OTLP receiver",
 }
 
 
@@ -81,8 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         env = "SPANLAKE_" + f.name.upper()
         default = os.environ.get(env, f.default)
+        # A bool is a plain switch (``--self-trace``) that also takes an explicit value.
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         parser.add_argument(flag, dest=f.name, default=default, metavar=f.name.upper().split("_")[-1],
-                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]")
+                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]", **extra)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -94,6 +116,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     unknown = {r.strip() for r in settings.roles.split(",")} - set(ROLES)
     if unknown:
         raise SystemExit(f"spanlake: unknown role(s) {sorted(unknown)}; choose from {ROLES}")
+    if settings.log_format not in ("text", "json"):
+        raise SystemExit(f"spanlake: --log-format must be text or json, not {settings.log_format!r}")
     return settings
 
 
@@ -106,6 +130,6 @@ def _convert(name: str, raw: object, default: object) -> object:
         return int(str(raw))
     if isinstance(default, float):
         return float(str(raw))
-    if isinstance(default, Path) or name in ("wal_dir", "sampling_strategies"):
+    if isinstance(default, Path) or name in _PATHS:
         return Path(str(raw))
     return str(raw)

@@ -12,12 +12,13 @@ files it covered, which are deleted only after the whole flush committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,19 @@ _SMALL_RUN_MERGE = 64
 # Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
 # can kill -9 the process between the commits of one flush. Never set in production.
 _PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
+
+
+def _ignore(*args: object) -> None:
+    pass
+
+
+@dataclass
+class StoreEvents:
+    """What the store reports as it works, for metrics; each callable must be cheap and not raise."""
+
+    fsync: Callable[[float], None] = _ignore  # seconds of one WAL fsync
+    flush: Callable[[float, int, int], None] = _ignore  # seconds, spans, bytes written
+    compaction: Callable[[float, int, int], None] = _ignore  # seconds, input segments, spans merged
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class SegmentStore:
         self.catalog = Catalog(self.data_dir)
         self.reader = Reader(self.snapshot)
         self._tenants: dict[str, TenantStore] = {}
+        self.events = StoreEvents()
         self._wal: WriteAheadLog | None = None
         self._flusher: threading.Thread | None = None
         if writable:
@@ -126,20 +141,36 @@ class SegmentStore:
                 tails = [(tenant, t) for tenant, tail in self._tails.items() for t in tail.tables]
                 self._flushing, self._tails, self._tail_spans = [*self._flushing, *tails], {}, 0
                 self._flushing_spans = sum(t.num_rows for _, t in self._flushing)
-            self._write_segments(list(self._flushing), closed)
+            started = time.perf_counter()
+            spans, size = self._write_segments(list(self._flushing), closed)
             wal.delete_through(closed)
+            self.events.flush(time.perf_counter() - started, spans, size)
 
     def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None
                 ) -> compaction.CompactionResult:
         """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
         with self._flush_lock:
-            return compaction.compact(self.data_dir, self.catalog, max_output_spans,
-                                      settled_before_ns=settled_before_ns)
+            started = time.perf_counter()
+            result = compaction.compact(self.data_dir, self.catalog, max_output_spans,
+                                        settled_before_ns=settled_before_ns)
+            if result.inputs:
+                self.events.compaction(time.perf_counter() - started, result.inputs, result.spans)
+            return result
 
     def drop_older_than(self, cutoff_ns: int, tenant: str | None = None) -> int:
         """Retention: delete hour partitions (of ``tenant``, or of all) that end before ``cutoff_ns``."""
         with self._flush_lock:
             return compaction.drop_older_than(self.data_dir, cutoff_ns, self.catalog, tenant)
+
+    def wal_bytes(self) -> int:
+        """Bytes in this store's WAL files (what a crash would replay)."""
+        if self._wal is None:
+            return 0
+        total = 0
+        for path in self._wal.directory.glob("*.wal"):
+            with contextlib.suppress(FileNotFoundError):  # deleted by a flush meanwhile
+                total += path.stat().st_size
+        return total
 
     def tenants(self) -> list[str]:
         """Every tenant with committed segments or buffered spans."""
@@ -206,6 +237,7 @@ class SegmentStore:
         remove_debris(self.data_dir)
         last_flush = self.catalog.last_wal_seq(self.writer_id)
         self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
+        self._wal.on_fsync = lambda seconds: self.events.fsync(seconds)
         self._replay(last_flush)
         self._flusher = threading.Thread(target=self._flush_loop, name="spanlake-flush", daemon=True)
         self._flusher.start()
@@ -251,13 +283,14 @@ class SegmentStore:
             out.append((tenant, table.replace_schema_metadata(None)))
         return out
 
-    def _write_segments(self, batches: list[tuple[str, pa.Table]], wal_seq: int) -> None:
+    def _write_segments(self, batches: list[tuple[str, pa.Table]], wal_seq: int) -> tuple[int, int]:
         """Write the flushed spans as segments, ``segment_max_spans`` rows at a time, each tenant
         under its own prefix.
 
         Chunking bounds a flush's memory: one chunk is filtered, sorted and written at a time, so a
         flush that fell behind a burst does not copy the whole backlog at once (the 10M benchmark
         peaked at 1.2 GiB when it did). Nothing is visible until every chunk is committed.
+        Returns the spans and the bytes (segment files) written.
         """
         meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
         step = max(1, self.config.segment_max_spans)
@@ -284,6 +317,7 @@ class SegmentStore:
                     time.sleep(_PAUSE_AFTER_COMMIT_S)
             self.catalog.invalidate()
             self._flushing, self._flushing_spans = [], 0
+        return sum(t.num_rows for _, t in batches), sum(p.final.stat().st_size for p in pending)
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
