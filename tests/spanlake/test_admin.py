@@ -31,15 +31,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpanlakeProcess
     proc.stop()
 
 
-def samples(server: SpanlakeProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(server: SpanlakeProcess) -> Samples:
     reply = httpx.get(f"{server.url('admin')}/metrics", headers=bearer("admin"))
     assert reply.status_code == 200, reply.text
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(reply.text) for s in family.samples}
 
 
-def value(all_samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float:
+def value(all_samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in all_samples.items() if n == name and set(labels.items()) <= ls)
 
 
@@ -74,7 +76,7 @@ def test_ingest_is_counted_per_protocol_and_tenant(server: SpanlakeProcess) -> N
     assert ("spanlake_wal_bytes", frozenset()) in after
 
 
-def _flushed(s: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def _flushed(s: Samples) -> Samples:
     assert value(s, "spanlake_flush_duration_seconds_count") >= 1
     return s
 
@@ -105,7 +107,8 @@ def test_query_latency_is_labelled_by_api_and_route(server: SpanlakeProcess) -> 
 
 
 def test_responses_carry_a_request_id(server: SpanlakeProcess) -> None:
-    mine = httpx.get(f"{server.query_url}/api/services", headers={**bearer("team-a"), "x-request-id": "abc-123"})
+    headers = {**bearer("team-a"), "x-request-id": "abc-123"}
+    mine = httpx.get(f"{server.query_url}/api/services", headers=headers)
     assert mine.headers["x-request-id"] == "abc-123"
     fresh = httpx.get(f"{server.query_url}/api/services", headers=bearer("team-a"))
     assert len(fresh.headers["x-request-id"]) == 16

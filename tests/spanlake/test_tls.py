@@ -99,7 +99,8 @@ def test_every_http_listener_speaks_tls_only(tls_server: SpanlakeProcess, certs:
             httpx.get(base + "/", verify=str(certs.other_ca), timeout=5)
 
 
-def test_mtls_admits_a_client_certificate_signed_by_the_ca(mtls_server: SpanlakeProcess, certs: Certs) -> None:
+def test_mtls_admits_a_client_certificate_signed_by_the_ca(mtls_server: SpanlakeProcess,
+                                                           certs: Certs) -> None:
     context = ssl.create_default_context(cafile=str(certs.ca))
     context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
     assert _services(mtls_server, verify=context) == []
