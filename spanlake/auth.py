@@ -64,6 +64,10 @@ class Credentials:
     tokens: tuple[_Entry, ...]
     users: dict[str, _Entry]
 
+    def with_token(self, token: str, principal: Principal) -> Credentials:
+        """These credentials plus one token (made at run time, e.g. for self-tracing)."""
+        return Credentials((*self.tokens, _Entry(_sha256(token), principal)), self.users)
+
     @property
     def has_users(self) -> bool:
         return bool(self.users)

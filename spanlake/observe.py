@@ -19,6 +19,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spanlake.selftrace import RequestSpan, SelfTracer
 from spanlake.tenancy import tenant_or_empty
 
 request_id: ContextVar[str] = ContextVar("spanlake_request_id", default="")
@@ -32,20 +33,26 @@ log = logging.getLogger("spanlake.access")
 class RequestMiddleware:
     """Outermost middleware of an HTTP app: request ID, access log (debug), latency callback."""
 
-    def __init__(self, app: ASGIApp, listener: str, observe: Observe | None = None) -> None:
+    def __init__(self, app: ASGIApp, listener: str, observe: Observe | None = None,
+                 tracer: SelfTracer | None = None) -> None:
         self.app = app
         self.listener = listener
         self.observe = observe
+        self.tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
         rid = given if _SANE_ID.fullmatch(given) else secrets.token_hex(8)
         token = request_id.set(rid)
         status = 500
         started = time.perf_counter()
+        started_ns = time.time_ns()
+        # Never trace the self-trace export itself: each export would make a span to export.
+        tracer = None if self.tracer is None or self.tracer.is_own_export(headers) else self.tracer
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -64,6 +71,10 @@ class RequestMiddleware:
                 self.observe(api_of(route), route, status, seconds)
             log.debug("%s %s %s -> %d in %.1f ms", self.listener, scope.get("method"), scope.get("path"),
                       status, seconds * 1000)
+            if tracer is not None:
+                tracer.record(RequestSpan(self.listener, str(scope.get("method")), route,
+                                          str(scope.get("path")), status, started_ns, time.time_ns(), rid,
+                                          headers.get("traceparent", "")))
             request_id.reset(token)
 
 

@@ -20,14 +20,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from spanlake import admin, listeners
-from spanlake.auth import CredentialsError, load_credentials
+from spanlake.auth import CredentialsError, Principal, load_credentials
 from spanlake.collector import jaeger_udp
 from spanlake.config import Settings
 from spanlake.limits import LimitsError, TenantLimits, load_limits
 from spanlake.listeners import Listeners, Security
 from spanlake.metrics import Metrics
 from spanlake.observe import RequestMiddleware
-from spanlake.storage.api import SpanWriter
+from spanlake.selftrace import SelfTracer
+from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.store import SegmentStore, StoreConfig
 from spanlake.tenancy import TenantWriter
@@ -53,6 +54,7 @@ class Runtime:
     limits: TenantLimits
     metrics: Metrics = field(default_factory=Metrics)
     health: admin.Health = field(default_factory=admin.Health)
+    tracer: SelfTracer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -63,9 +65,13 @@ class Runtime:
         except (CredentialsError, TlsError, LimitsError) as exc:
             raise SystemExit(f"spanlake: {exc}") from None
         metrics = Metrics()
+        tracer = SelfTracer() if settings.self_trace else None
+        if tracer is not None and credentials is not None:
+            credentials = credentials.with_token(
+                tracer.token, Principal("spanlake-self-trace", DEFAULT_TENANT, frozenset({"ingest"})))
         security = Security(credentials, tls, on_refused=metrics.request_refused)
         limits.on_sql = metrics.sql.labels
-        return cls(settings, security, limits, metrics)
+        return cls(settings, security, limits, metrics, tracer=tracer)
 
     def writer_for(self, store: SegmentStore) -> Callable[[str], SpanWriter]:
         def make(protocol: str) -> SpanWriter:
@@ -84,14 +90,26 @@ class Runtime:
             listeners.query_listeners(settings, store, self.security, out, self.limits)
         for listener in out.http:
             observe = self.metrics.query_latency_observer() if listener.name == "query" else None
-            listener.app.add_middleware(RequestMiddleware, listener=listener.name, observe=observe)
+            listener.app.add_middleware(RequestMiddleware, listener=listener.name, observe=observe,
+                                        tracer=self.tracer)
         return out
+
+    def self_trace_task(self, out: Listeners) -> asyncio.Task[None] | None:
+        """The export loop of ``--self-trace``, into this process's own OTLP/HTTP app."""
+        if self.tracer is None:
+            return None
+        otlp = [h.app for h in out.http if h.name == "otlp_http"]
+        if not otlp:
+            log.warning("--self-trace needs the OTLP/HTTP receiver in this process (collector role, "
+                        "--otlp-http-port not 0): not exporting")
+            return None
+        return asyncio.create_task(self.tracer.run(otlp[0]))
 
     def admin_listener(self) -> listeners.HttpListener | None:
         if not self.settings.admin_port:
             return None
         app = self.security.guard_http("admin", admin.make_app(self.health, self.metrics), admin.admin_right)
-        app.add_middleware(RequestMiddleware, listener="admin")
+        app.add_middleware(RequestMiddleware, listener="admin", tracer=self.tracer)
         return listeners.HttpListener("admin", app, self.settings.admin_port)
 
 
@@ -167,6 +185,7 @@ async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyn
     background = []
     if settings.has_role("collector") and settings.compact_interval > 0:
         background.append(asyncio.create_task(_lifecycle(runtime, store)))
+    self_trace = runtime.self_trace_task(out)
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
@@ -183,6 +202,9 @@ async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyn
         s.should_exit = True
     for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal: stop waiting for anything
         asyncio.get_running_loop().add_signal_handler(sig, lambda: _force(servers))
+    if self_trace is not None:  # its last export runs while the store still takes writes
+        self_trace.cancel()
+        await asyncio.gather(self_trace, return_exceptions=True)
     await asyncio.gather(*tasks, return_exceptions=True)
     waiter.cancel()
     for task in background:
