@@ -56,8 +56,8 @@ def test_requests_become_spanlake_spans_in_the_callers_trace(server: SpanlakePro
 def test_the_export_itself_is_never_traced(server: SpanlakeProcess) -> None:
     for _ in range(2):  # two exports in sequence: a traced first export would show with the second
         trace_id = os.urandom(16).hex()
-        httpx.get(f"{server.query_url}/api/services", headers={**bearer("team-a"),
-                                                                "traceparent": f"00-{trace_id}-{'1' * 16}-01"})
+        parent = {"traceparent": f"00-{trace_id}-{'1' * 16}-01"}
+        httpx.get(f"{server.query_url}/api/services", headers={**bearer("team-a"), **parent})
         eventually(lambda t=trace_id: _traced(server, t))
     ops = httpx.get(f"{server.query_url}/api/operations", params={"service": "spanlake"}, headers=OPS).json()
     names = {o["name"] for o in ops["data"]}
