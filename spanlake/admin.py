@@ -54,7 +54,7 @@ class Health:
                                         ("not stopping", not self.stopping)) if not done]
 
 
-def admin_right(path: str) -> str | None:
+def admin_right(method: str, path: str) -> str | None:
     return None if path in HEALTH_ROUTES else "admin"
 
 

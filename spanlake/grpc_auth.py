@@ -26,16 +26,16 @@ _CODES = {
 
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, credentials: Credentials | None, right: str,
+    def __init__(self, credentials: Credentials | None, right_for: Callable[[str], str],
                  on_refused: Callable[[str, Decision], None] | None = None) -> None:
         self.credentials = credentials
-        self.right = right
+        self.right_for = right_for  # full method name -> right
         self.on_refused = on_refused
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                           details: grpc.HandlerCallDetails) -> Any:
         metadata = {k.lower(): v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-        decision = decide(self.credentials, self.right, metadata.get("authorization"),
+        decision = decide(self.credentials, self.right_for(details.method), metadata.get("authorization"),
                           metadata.get(ORG_ID_HEADER))
         if decision.tenant is None:
             if self.on_refused is not None:

@@ -1,8 +1,8 @@
 """Authentication and the tenant for every HTTP listener: one ASGI middleware around a whole app.
 
 Applied at the app level (``app.add_middleware``), it sees every request before routing, so a
-route added later, on any app, is covered without a line of its own. ``right_for(path)`` says which
-right a path needs (None: open, for the health probes only). Refusals: 401 with
+route added later, on any app, is covered without a line of its own. ``right_for(method, path)``
+says which right a request needs (None: open, for the health probes only). Refusals: 401 with
 ``WWW-Authenticate`` (``Basic`` too where UI users exist, so a browser asks for them), 403 for a
 missing right or another tenant's ``X-Scope-OrgID``, 400 for an unusable tenant name.
 """
@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from spanlake.auth import ORG_ID_HEADER, Credentials, Decision, decide
 from spanlake.tenancy import bound_tenant
 
-RightFor = Callable[[str], str | None]
+RightFor = Callable[[str, str], str | None]  # (method, path) -> right
 
 
 class AuthMiddleware:
@@ -34,7 +34,8 @@ class AuthMiddleware:
             return
         headers = _headers(scope)
         path = scope.get("path", "")
-        decision = decide(self.credentials, self.right_for(path), headers.get("authorization"),
+        right = self.right_for(str(scope.get("method", "GET")), path)
+        decision = decide(self.credentials, right, headers.get("authorization"),
                           headers.get(ORG_ID_HEADER))
         if decision.tenant is None:
             if self.on_refused is not None:

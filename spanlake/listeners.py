@@ -69,7 +69,8 @@ class Security:
         return app
 
     def interceptor(self, name: str, right: str) -> AuthInterceptor:
-        return AuthInterceptor(self.credentials, right, on_refused=self._refused(name))
+        """Every method of the server needs ``right`` (a query-side server would pass its own)."""
+        return AuthInterceptor(self.credentials, lambda method: right, on_refused=self._refused(name))
 
     def _refused(self, name: str) -> Callable[[str, Decision], None] | None:
         hook = self.on_refused
@@ -78,11 +79,16 @@ class Security:
         return lambda where, decision: hook(name, where, decision)
 
 
-def ingest_right(path: str) -> str:
+def ingest_right(method: str, path: str) -> str:
     return "ingest"
 
 
-def query_right(path: str) -> str:
+def zipkin_right(method: str, path: str) -> str:
+    """Port 9411: POSTs ingest; anything else is Zipkin's read API (as it lands) and needs ``query``."""
+    return "ingest" if method == "POST" else "query"
+
+
+def query_right(method: str, path: str) -> str:
     """The query port: SQL needs ``sql``, everything else (APIs, UI pages and assets) ``query``."""
     return "sql" if path.rstrip("/") == "/api/sql" or path.startswith("/api/sql/") else "query"
 
@@ -110,7 +116,8 @@ def collector_listeners(settings: Settings, store: SegmentStore, sec: Security, 
     ]
     for name, app, port in apps:
         if port:
-            out.http.append(HttpListener(name, sec.guard_http(name, app, ingest_right), port))
+            right = zipkin_right if name == "zipkin" else ingest_right
+            out.http.append(HttpListener(name, sec.guard_http(name, app, right), port))
     _udp_listeners(settings, store, sec, out)
 
 

@@ -110,3 +110,20 @@ def metrics_table() -> set[str]:
             break
         names.add(line.strip("|").split("|")[0].strip().strip("`"))
     return names
+
+
+def test_spanlake_sql_sends_the_token_from_its_environment(secured: SpanlakeProcess,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from spanlake import sql_cli
+
+    args = argparse.Namespace(query="SELECT count(*) AS n FROM spans", data_dir=None, url=secured.query_url,
+                              format="json", output=None, max_rows=10, timeout=10.0, memory_limit="1GB",
+                              tenant=None)
+    assert sql_cli.run(args) == 1  # no token
+    assert "missing credentials" in capsys.readouterr().err
+    monkeypatch.setenv("SPANLAKE_TOKEN", TEAM_A_QUERY)
+    assert sql_cli.run(args) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["n"]

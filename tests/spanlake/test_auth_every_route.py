@@ -60,6 +60,8 @@ def _http_cases(out: Listeners) -> Iterator[tuple[str, TestClient, str, str, str
             for method in sorted(methods - {"HEAD"}):
                 path = _concrete(template)
                 right = "sql" if path.startswith("/api/sql") else LISTENER_RIGHT[listener.name]
+                if listener.name == "zipkin" and method != "POST":
+                    right = "query"  # Zipkin's read API on the ingest port
                 yield listener.name, client, method, path, right
 
 
