@@ -27,10 +27,12 @@ _CODES = {
 
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, credentials: Credentials | None, right_for: Callable[[str], str],
-                 on_refused: Callable[[str, Decision], None] | None = None) -> None:
+                 on_refused: Callable[[str, Decision], None] | None = None,
+                 on_bad_request: Callable[[str], None] | None = None) -> None:
         self.credentials = credentials
         self.right_for = right_for  # full method name -> right
         self.on_refused = on_refused
+        self.on_bad_request = on_bad_request  # (tenant): a handler answered INVALID_ARGUMENT
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                           details: grpc.HandlerCallDetails) -> Any:
@@ -44,7 +46,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler  # every spanlake method is unary-unary; others pass through as found
-        return _bound(handler, decision.tenant)
+        return _bound(handler, decision.tenant, self.on_bad_request)
 
 
 def _refusal(decision: Decision) -> grpc.RpcMethodHandler:
@@ -55,12 +57,18 @@ def _refusal(decision: Decision) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(refuse)  # raw bytes: fits any method
 
 
-def _bound(handler: grpc.RpcMethodHandler, tenant: str) -> grpc.RpcMethodHandler:
+def _bound(handler: grpc.RpcMethodHandler, tenant: str,
+           on_bad_request: Callable[[str], None] | None) -> grpc.RpcMethodHandler:
     behavior = handler.unary_unary
 
     def call(request: Any, context: grpc.ServicerContext) -> Any:
         with bound_tenant(tenant):
-            return behavior(request, context)
+            try:
+                return behavior(request, context)
+            except Exception:
+                if on_bad_request is not None and context.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    on_bad_request(tenant)
+                raise
 
     return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
                                                response_serializer=handler.response_serializer)

@@ -27,7 +27,7 @@ from spanlake.query import sql as sql_api
 from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlResult, SqlTimeout
 from spanlake.storage.store import SegmentStore
-from spanlake.tenancy import TenantReader, current_tenant
+from spanlake.tenancy import FixedTenantWriter, TenantReader, current_tenant
 from spanlake.tls import TlsFiles
 from spanlake.ui import app as ui_app
 
@@ -62,6 +62,7 @@ class Security:
     credentials: Credentials | None = None  # None: auth off (trusted networks only)
     tls: TlsFiles | None = None
     on_refused: OnRefused | None = None
+    on_grpc_bad_request: Callable[[str, str], None] | None = None  # (listener, tenant)
 
     def guard_http(self, name: str, app: FastAPI, right_for: RightFor) -> FastAPI:
         app.add_middleware(AuthMiddleware, credentials=self.credentials, right_for=right_for,
@@ -70,7 +71,10 @@ class Security:
 
     def interceptor(self, name: str, right: str) -> AuthInterceptor:
         """Every method of the server needs ``right`` (a query-side server would pass its own)."""
-        return AuthInterceptor(self.credentials, lambda method: right, on_refused=self._refused(name))
+        hook = self.on_grpc_bad_request
+        bad = None if hook is None else (lambda tenant: hook(name, tenant))
+        return AuthInterceptor(self.credentials, lambda method: right, on_refused=self._refused(name),
+                               on_bad_request=bad)
 
     def _refused(self, name: str) -> Callable[[str, Decision], None] | None:
         hook = self.on_refused
@@ -93,7 +97,7 @@ def query_right(method: str, path: str) -> str:
     return "sql" if path.rstrip("/") == "/api/sql" or path.startswith("/api/sql/") else "query"
 
 
-def collector_listeners(settings: Settings, store: SegmentStore, sec: Security, out: Listeners,
+def collector_listeners(settings: Settings, sec: Security, out: Listeners,
                         writer_for: Callable[[str], SpanWriter]) -> None:
     """``writer_for(protocol)``: the tenant-following writer each receiver writes through."""
     limit = settings.max_request_bytes
@@ -118,10 +122,11 @@ def collector_listeners(settings: Settings, store: SegmentStore, sec: Security, 
         if port:
             right = zipkin_right if name == "zipkin" else ingest_right
             out.http.append(HttpListener(name, sec.guard_http(name, app, right), port))
-    _udp_listeners(settings, store, sec, out)
+    _udp_listeners(settings, sec, out, writer_for)
 
 
-def _udp_listeners(settings: Settings, store: SegmentStore, sec: Security, out: Listeners) -> None:
+def _udp_listeners(settings: Settings, sec: Security, out: Listeners,
+                   writer_for: Callable[[str], SpanWriter]) -> None:
     ports: list[tuple[Literal["compact", "binary"], int]] = [
         ("compact", settings.jaeger_compact_port), ("binary", settings.jaeger_binary_port)]
     wanted = [(protocol, port) for protocol, port in ports if port]
@@ -130,7 +135,8 @@ def _udp_listeners(settings: Settings, store: SegmentStore, sec: Security, out: 
         log.warning("auth is on: the Jaeger agent UDP ports stay closed (UDP carries no token)")
         return
     for protocol, port in wanted:  # auth off: the default tenant, as for any request without one
-        out.udp.append((protocol, port, store.for_tenant(DEFAULT_TENANT)))
+        writer = FixedTenantWriter(writer_for(f"jaeger_udp_{protocol}"), DEFAULT_TENANT)
+        out.udp.append((protocol, port, writer))
 
 
 class TenantSqlEngine(SqlEngine):

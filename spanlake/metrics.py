@@ -10,7 +10,7 @@ own registry, so tests can build several servers in one process.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,11 +19,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from spanlake.auth import Decision
+from spanlake.observe import api_of
 from spanlake.storage.store import SegmentStore
 
 _SIZE_BUCKETS = (1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9)
 _SPAN_BUCKETS = (10, 100, 1e3, 1e4, 1e5, 1e6)
 _REASONS = {400: "bad_tenant", 401: "unauthenticated", 403: "forbidden"}
+_CONTENT_REFUSALS = {400: "bad_request", 413: "too_large", 415: "unsupported_media_type"}
 
 
 class Metrics:
@@ -41,7 +43,8 @@ class Metrics:
                                      "trace_too_large).", ["protocol", "tenant", "reason"], registry=r)
         self.refused_requests = Counter("spanlake_refused_requests",
                                         "Requests refused before reaching storage, by reason "
-                                        "(unauthenticated, forbidden, bad_tenant).",
+                                        "(unauthenticated, forbidden, bad_tenant, bad_request, "
+                                        "too_large, unsupported_media_type).",
                                         ["listener", "tenant", "reason"], registry=r)
         self.fsync = Histogram("spanlake_wal_fsync_duration_seconds", "Duration of one WAL fsync.",
                                buckets=(1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5), registry=r)
@@ -63,10 +66,16 @@ class Metrics:
         self.sql = Counter("spanlake_sql_queries", "SQL queries by outcome (ok, error, interrupted, "
                            "refused).", ["tenant", "outcome"], registry=r)
 
-    def query_latency_observer(self) -> Callable[[str, str, int, float], None]:
-        def observe(api: str, route: str, status: int, seconds: float) -> None:
-            self.query_latency.labels(api, route, str(status)).observe(seconds)
-        return observe
+    def observe_request(self, listener: str, route: str, status: int, seconds: float, tenant: str) -> None:
+        """One served HTTP request: query-port latency; ingest requests refused for their content."""
+        if listener == "query":
+            self.query_latency.labels(api_of(route), route, str(status)).observe(seconds)
+        elif tenant and status in _CONTENT_REFUSALS and listener != "admin":
+            # Auth refusals are counted by the auth layer (no tenant here); these passed it.
+            self.refused_requests.labels(listener, tenant, _CONTENT_REFUSALS[status]).inc()
+
+    def grpc_refused(self, listener: str, tenant: str, code: str) -> None:
+        self.refused_requests.labels(listener, tenant, code).inc()
 
     def watch_store(self, store: SegmentStore) -> None:
         store.events.fsync = self.fsync.observe

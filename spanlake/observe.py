@@ -25,7 +25,8 @@ from spanlake.tenancy import tenant_or_empty
 request_id: ContextVar[str] = ContextVar("spanlake_request_id", default="")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
-Observe = Callable[[str, str, int, float], None]  # (api, route template, status, seconds)
+# (listener, route template, status, seconds, tenant or "" when auth refused the request)
+Observe = Callable[[str, str, int, float, str], None]
 
 log = logging.getLogger("spanlake.access")
 
@@ -68,7 +69,8 @@ class RequestMiddleware:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             if self.observe is not None:
-                self.observe(api_of(route), route, status, seconds)
+                tenant = str(scope.get("state", {}).get("tenant", ""))
+                self.observe(self.listener, route, status, seconds, tenant)
             log.debug("%s %s %s -> %d in %.1f ms", self.listener, scope.get("method"), scope.get("path"),
                       status, seconds * 1000)
             if tracer is not None:

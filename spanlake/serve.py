@@ -69,7 +69,9 @@ class Runtime:
         if tracer is not None and credentials is not None:
             credentials = credentials.with_token(
                 tracer.token, Principal("spanlake-self-trace", DEFAULT_TENANT, frozenset({"ingest"})))
-        security = Security(credentials, tls, on_refused=metrics.request_refused)
+        security = Security(credentials, tls, on_refused=metrics.request_refused,
+                            on_grpc_bad_request=lambda name, tenant: metrics.grpc_refused(name, tenant,
+                                                                                          "bad_request"))
         limits.on_sql = metrics.sql.labels
         return cls(settings, security, limits, metrics, tracer=tracer)
 
@@ -85,13 +87,12 @@ class Runtime:
         out = Listeners()
         settings = self.settings
         if settings.has_role("collector"):
-            listeners.collector_listeners(settings, store, self.security, out, self.writer_for(store))
+            listeners.collector_listeners(settings, self.security, out, self.writer_for(store))
         if settings.has_role("query"):
             listeners.query_listeners(settings, store, self.security, out, self.limits)
         for listener in out.http:
-            observe = self.metrics.query_latency_observer() if listener.name == "query" else None
-            listener.app.add_middleware(RequestMiddleware, listener=listener.name, observe=observe,
-                                        tracer=self.tracer)
+            listener.app.add_middleware(RequestMiddleware, listener=listener.name,
+                                        observe=self.metrics.observe_request, tracer=self.tracer)
         return out
 
     def self_trace_task(self, out: Listeners) -> asyncio.Task[None] | None:

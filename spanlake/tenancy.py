@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 import pyarrow as pa
 
-from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from spanlake.storage.api import DependencyLink, Operation, SpanWriter, StoreOverloaded, TraceQuery
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.store import SegmentStore, TenantStore
 
@@ -81,6 +81,18 @@ class TenantWriter:
             raise
         if self._report is not None:
             self._report(tenant, spans, "accepted")
+
+
+class FixedTenantWriter:
+    """A writer for one tenant, for transports with no request to carry one (the UDP agent ports)."""
+
+    def __init__(self, inner: SpanWriter, tenant: str) -> None:
+        self._inner = inner
+        self._tenant = tenant
+
+    def write(self, spans: pa.Table) -> None:
+        with bound_tenant(self._tenant):
+            self._inner.write(spans)
 
 
 class TenantReader:

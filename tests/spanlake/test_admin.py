@@ -94,6 +94,25 @@ def test_refusals_are_counted_by_reason(server: SpanlakeProcess) -> None:
     assert value(s, "spanlake_receiver_refused_spans_total", tenant="team-b", reason="rate_limited") >= 4
 
 
+def test_requests_refused_for_their_content_are_counted(server: SpanlakeProcess) -> None:
+    import grpc
+
+    garbage = b"\xff\x00 not a protobuf"
+    reply = httpx.post(f"{server.url('otlp_http')}/v1/traces", content=garbage,
+                       headers={"content-type": "application/x-protobuf", **bearer("team-a")})
+    assert reply.status_code == 400
+    with grpc.insecure_channel(server.otlp_grpc_endpoint) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        with pytest.raises(grpc.RpcError) as info:
+            export(garbage, metadata=tuple(bearer("team-a").items()), timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    s = samples(server)
+    assert value(s, "spanlake_refused_requests_total", listener="otlp_http", tenant="team-a",
+                 reason="bad_request") >= 1
+    assert value(s, "spanlake_refused_requests_total", listener="otlp_grpc", tenant="team-a",
+                 reason="bad_request") >= 1
+
+
 def test_query_latency_is_labelled_by_api_and_route(server: SpanlakeProcess) -> None:
     httpx.get(f"{server.query_url}/api/traces/0af7651916cd43dd8448eb211c80319c", headers=bearer("team-a"))
     httpx.post(f"{server.query_url}/api/sql", json={"query": "SELECT 1"}, headers=bearer("team-a"))

@@ -183,3 +183,19 @@ def test_refusals_are_counted_without_the_token(built: tuple[Runtime, Listeners]
     assert text and text >= 1
     from prometheus_client import generate_latest
     assert b"secret-guess" not in generate_latest(runtime.metrics.registry)
+
+
+def test_udp_agent_ports_stay_closed_with_auth(tmp_path: Path) -> None:
+    import dataclasses
+
+    from tests.server import free_port
+
+    settings = dataclasses.replace(settings_with_auth(tmp_path), jaeger_compact_port=free_port(),
+                                   jaeger_binary_port=free_port())
+    runtime, store = runtime_and_store(settings)
+    try:
+        assert runtime.build(store).udp == []  # a datagram carries no credentials
+        open_settings = dataclasses.replace(settings, tokens_file=None)
+        assert len(Runtime.from_settings(open_settings).build(store).udp) == 2
+    finally:
+        store.close()
