@@ -48,7 +48,8 @@ def run(requests: int) -> None:
                     url = f"{server.url('otlp_http')}/v1/traces"
                     ingest = _timed(lambda c=client, u=url: c.post(
                         u, content=body, headers={"content-type": "application/x-protobuf"}), requests)
-                    services = _timed(lambda c=client: c.get(f"{server.query_url}/api/services"), requests)
+                    query = f"{server.query_url}/api/services"
+                    services = _timed(lambda c=client, q=query: c.get(q), requests)
             finally:
                 server.stop()
             print(f"{label:8}  ingest p50 {ingest[0]:.2f} ms p99 {ingest[1]:.2f} ms   "
