@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Generator
@@ -35,6 +36,10 @@ from spanlake.tenancy import TenantWriter
 from spanlake.tls import TlsError, TlsFiles
 
 log = logging.getLogger("spanlake")
+
+# Failpoint for the readiness test: seconds to wait before opening the store (as a long WAL replay
+# would), with the admin port already up. Never set in production.
+_PAUSE_BEFORE_STORE_S = float(os.environ.get("SPANLAKE_TEST_START_PAUSE", "0"))
 
 
 class _Server(uvicorn.Server):
@@ -141,6 +146,8 @@ async def serve(settings: Settings) -> int:
     store = None
     out = Listeners()
     try:
+        if _PAUSE_BEFORE_STORE_S:
+            await asyncio.sleep(_PAUSE_BEFORE_STORE_S)
         store = await asyncio.to_thread(open_store, settings)  # replays the WAL
         runtime.health.mark(wal_replayed=True)
         runtime.metrics.watch_store(store)

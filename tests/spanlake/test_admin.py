@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,29 @@ def test_ready_only_after_wal_replay_and_listeners(tmp_path: Path) -> None:
     assert client.get("/").json()["status"] == "Server available"
     health.mark(stopping=True)
     assert client.get("/health/ready").status_code == 503
+
+
+def test_a_starting_server_is_live_but_not_ready_until_its_store_is_open(tmp_path: Path) -> None:
+    proc = SpanlakeProcess(tmp_path / "data", env={"SPANLAKE_TEST_START_PAUSE": "5"})
+    admin = proc.url("admin")
+    starting = threading.Thread(target=proc.start)
+    starting.start()
+    try:
+        live = eventually(lambda: _status(f"{admin}/health/live"))
+        assert live == 200
+        ready = httpx.get(f"{admin}/health/ready")
+        assert ready.status_code == 503  # the store (WAL replay) is not open yet
+        assert "wal replay" in ready.json()["waiting_for"]
+        assert httpx.get(f"{admin}/").status_code == 503
+        starting.join(30)
+        assert httpx.get(f"{admin}/health/ready").status_code == 200
+    finally:
+        starting.join(30)
+        proc.stop()
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.ConnectError as exc:  # not listening yet
+        raise AssertionError(str(exc)) from None
