@@ -10,12 +10,14 @@ handler's own call, in the thread that runs it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from spanlake.auth import ORG_ID_HEADER, Credentials, Decision, decide
+from spanlake.selftrace import SelfTracer, grpc_span
 from spanlake.tenancy import bound_tenant
 
 _CODES = {
@@ -28,11 +30,14 @@ _CODES = {
 class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, credentials: Credentials | None, right_for: Callable[[str], str],
                  on_refused: Callable[[str, Decision], None] | None = None,
-                 on_bad_request: Callable[[str], None] | None = None) -> None:
+                 on_bad_request: Callable[[str], None] | None = None,
+                 tracer: SelfTracer | None = None, listener: str = "") -> None:
         self.credentials = credentials
         self.right_for = right_for  # full method name -> right
         self.on_refused = on_refused
         self.on_bad_request = on_bad_request  # (tenant): a handler answered INVALID_ARGUMENT
+        self.tracer = tracer
+        self.listener = listener
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Any],
                           details: grpc.HandlerCallDetails) -> Any:
@@ -42,11 +47,38 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if decision.tenant is None:
             if self.on_refused is not None:
                 self.on_refused(details.method, decision)
-            return _refusal(decision)
+            return self._traced(_refusal(decision), details.method, metadata)
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler  # every spanlake method is unary-unary; others pass through as found
-        return _bound(handler, decision.tenant, self.on_bad_request)
+        return self._traced(_bound(handler, decision.tenant, self.on_bad_request), details.method, metadata)
+
+    def _traced(self, handler: grpc.RpcMethodHandler, method: str, metadata: dict[str, str]
+                ) -> grpc.RpcMethodHandler:
+        """With ``--self-trace``, the call also becomes a span (see selftrace.py)."""
+        tracer = self.tracer
+        if tracer is None:
+            return handler
+        behavior = handler.unary_unary
+        parent = metadata.get("traceparent", "")
+
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.time_ns()
+            code = 0
+            try:
+                return behavior(request, context)
+            except Exception:
+                code = _code_number(context.code()) or 2  # an exception without a code is UNKNOWN
+                raise
+            finally:
+                tracer.record(grpc_span(self.listener, method, code, started, time.time_ns(), parent))
+
+        return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
+def _code_number(code: grpc.StatusCode | None) -> int:
+    return int(code.value[0]) if code is not None else 0
 
 
 def _refusal(decision: Decision) -> grpc.RpcMethodHandler:

@@ -24,6 +24,7 @@ from spanlake.http_auth import AuthMiddleware, RightFor
 from spanlake.limits import TenantLimits
 from spanlake.query import app as query_app
 from spanlake.query import sql as sql_api
+from spanlake.selftrace import SelfTracer
 from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlResult, SqlTimeout
 from spanlake.storage.store import SegmentStore
@@ -63,6 +64,7 @@ class Security:
     tls: TlsFiles | None = None
     on_refused: OnRefused | None = None
     on_grpc_bad_request: Callable[[str, str], None] | None = None  # (listener, tenant)
+    tracer: SelfTracer | None = None  # --self-trace: gRPC calls become spans too
 
     def guard_http(self, name: str, app: FastAPI, right_for: RightFor) -> FastAPI:
         app.add_middleware(AuthMiddleware, credentials=self.credentials, right_for=right_for,
@@ -74,7 +76,7 @@ class Security:
         hook = self.on_grpc_bad_request
         bad = None if hook is None else (lambda tenant: hook(name, tenant))
         return AuthInterceptor(self.credentials, lambda method: right, on_refused=self._refused(name),
-                               on_bad_request=bad)
+                               on_bad_request=bad, tracer=self.tracer, listener=name)
 
     def _refused(self, name: str) -> Callable[[str, Decision], None] | None:
         hook = self.on_refused

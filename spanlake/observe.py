@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spanlake.selftrace import RequestSpan, SelfTracer
+from spanlake.selftrace import SelfTracer, http_span
 from spanlake.tenancy import tenant_or_empty
 
 request_id: ContextVar[str] = ContextVar("spanlake_request_id", default="")
@@ -74,9 +74,9 @@ class RequestMiddleware:
             log.debug("%s %s %s -> %d in %.1f ms", self.listener, scope.get("method"), scope.get("path"),
                       status, seconds * 1000)
             if tracer is not None:
-                tracer.record(RequestSpan(self.listener, str(scope.get("method")), route,
-                                          str(scope.get("path")), status, started_ns, time.time_ns(), rid,
-                                          headers.get("traceparent", "")))
+                tracer.record(http_span(self.listener, str(scope.get("method")), route,
+                                        str(scope.get("path")), status, started_ns, time.time_ns(), rid,
+                                        headers.get("traceparent", "")))
             request_id.reset(token)
 
 

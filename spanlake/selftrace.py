@@ -1,6 +1,6 @@
-"""``--self-trace``: spanlake's own HTTP request spans, sent through its own OTLP/HTTP receiver.
+"""``--self-trace``: spanlake's own request spans, sent through its own OTLP/HTTP receiver.
 
-Each request an HTTP listener serves becomes one SERVER span of service ``spanlake`` (continuing
+Each request a listener serves becomes one SERVER span of service ``spanlake`` (continuing
 the caller's W3C ``traceparent`` when there is one). Once a second the spans go, as one OTLP
 protobuf request, into the OTLP/HTTP app itself, called in-process over ASGI: the same middleware,
 auth, decoding and durable write as any client's request, with no socket, TLS or port in the way.
@@ -8,8 +8,9 @@ Those export requests carry a per-process marker that the request middleware rec
 spanlake never traces its own ingest of them (which would grow without end). With auth on, they
 use a token made at start for this alone (``ingest`` right, the default tenant).
 
-Only HTTP listeners are traced; gRPC calls are not (yet). At most ``_MAX_PENDING`` spans wait for
-an export: beyond that new ones are dropped, so a stuck export cannot grow memory.
+HTTP requests and gRPC calls are traced alike (gRPC calls through the auth interceptor). At most
+``_MAX_PENDING`` spans wait for an export: beyond that new ones are dropped, so a stuck export cannot
+grow memory.
 """
 
 from __future__ import annotations
@@ -38,15 +39,36 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RequestSpan:
-    listener: str
-    method: str
-    route: str
-    path: str
-    status: int
+    """One served request, as a SERVER span."""
+
+    name: str
     start_ns: int
     end_ns: int
-    request_id: str
-    traceparent: str
+    error: bool
+    traceparent: str  # the caller's W3C traceparent, or ""
+    attributes: tuple[tuple[str, str | int], ...]
+
+
+def http_span(listener: str, method: str, route: str, path: str, status: int, start_ns: int, end_ns: int,
+              request_id: str, traceparent: str) -> RequestSpan:
+    """Named and described as OpenTelemetry's HTTP server conventions say."""
+    return RequestSpan(f"{method} {route}", start_ns, end_ns, status >= 500, traceparent, (
+        ("http.request.method", method), ("http.route", route), ("url.path", path),
+        ("http.response.status_code", status), ("spanlake.listener", listener),
+        ("spanlake.request_id", request_id)))
+
+
+# gRPC codes OpenTelemetry's RPC conventions count as server errors.
+_GRPC_SERVER_ERRORS = {2, 4, 12, 13, 14, 15}
+
+
+def grpc_span(listener: str, method: str, code: int, start_ns: int, end_ns: int,
+              traceparent: str) -> RequestSpan:
+    """Named and described as OpenTelemetry's RPC conventions say (``package.Service/Method``)."""
+    service, _, name = method.strip("/").partition("/")
+    return RequestSpan(method.strip("/"), start_ns, end_ns, code in _GRPC_SERVER_ERRORS, traceparent, (
+        ("rpc.system", "grpc"), ("rpc.service", service), ("rpc.method", name),
+        ("rpc.grpc.status_code", code), ("spanlake.listener", listener)))
 
 
 class SelfTracer:
@@ -107,16 +129,15 @@ def to_otlp(spans: list[RequestSpan]) -> ExportTraceServiceRequest:
         parent = _TRACEPARENT.fullmatch(s.traceparent.strip().lower())
         span = scope.spans.add(
             trace_id=bytes.fromhex(parent.group(1)) if parent else os.urandom(16),
-            span_id=os.urandom(8), name=f"{s.method} {s.route}", kind=Span.SPAN_KIND_SERVER,
+            span_id=os.urandom(8), name=s.name, kind=Span.SPAN_KIND_SERVER,
             start_time_unix_nano=s.start_ns, end_time_unix_nano=s.end_ns)
         if parent:
             span.parent_span_id = bytes.fromhex(parent.group(2))
-        if s.status >= 500:
+        if s.error:
             span.status.code = Status.STATUS_CODE_ERROR
-        for key, value in (("http.request.method", s.method), ("http.route", s.route), ("url.path", s.path),
-                           ("spanlake.listener", s.listener), ("spanlake.request_id", s.request_id)):
-            span.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
-        span.attributes.append(KeyValue(key="http.response.status_code", value=AnyValue(int_value=s.status)))
+        for key, value in s.attributes:
+            any_value = AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
+            span.attributes.append(KeyValue(key=key, value=any_value))
     return req
 
 

@@ -76,7 +76,8 @@ class Runtime:
                 tracer.token, Principal("spanlake-self-trace", DEFAULT_TENANT, frozenset({"ingest"})))
         security = Security(credentials, tls, on_refused=metrics.request_refused,
                             on_grpc_bad_request=lambda name, tenant: metrics.grpc_refused(name, tenant,
-                                                                                          "bad_request"))
+                                                                                          "bad_request"),
+                            tracer=tracer)
         limits.on_sql = metrics.sql.labels
         return cls(settings, security, limits, metrics, tracer=tracer)
 

@@ -53,6 +53,24 @@ def test_requests_become_spanlake_spans_in_the_callers_trace(server: SpanlakePro
     assert tags["spanlake.listener"] == "query"
 
 
+def test_grpc_calls_become_spans_too(server: SpanlakeProcess) -> None:
+    import grpc
+
+    from tests.otlp_data import make_request
+
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    with grpc.insecure_channel(server.otlp_grpc_endpoint) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        export(make_request(1, 2).SerializeToString(), timeout=10,
+               metadata=(*bearer("team-a").items(), ("traceparent", f"00-{trace_id}-{parent}-01")))
+    trace = eventually(lambda: _traced(server, trace_id))
+    (span,) = trace["spans"]
+    assert span["operationName"] == "opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    tags = {t["key"]: t["value"] for t in span["tags"]}
+    assert tags["rpc.system"] == "grpc" and tags["rpc.grpc.status_code"] == 0
+    assert tags["rpc.method"] == "Export" and tags["spanlake.listener"] == "otlp_grpc"
+
+
 def test_the_export_itself_is_never_traced(server: SpanlakeProcess) -> None:
     for _ in range(2):  # two exports in sequence: a traced first export would show with the second
         trace_id = os.urandom(16).hex()
