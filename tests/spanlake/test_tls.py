@@ -99,6 +99,24 @@ def test_every_http_listener_speaks_tls_only(tls_server: SpanlakeProcess, certs:
             httpx.get(base + "/", verify=str(certs.other_ca), timeout=5)
 
 
+@pytest.mark.parametrize("listener", ["otlp_grpc", "jaeger_grpc"])
+def test_every_grpc_listener_speaks_tls_only(tls_server: SpanlakeProcess, certs: Certs,
+                                             listener: str) -> None:
+    target = f"127.0.0.1:{tls_server.ports[listener]}"
+    method = "/jaeger.api_v2.SamplingManager/GetSamplingStrategy" if listener == "jaeger_grpc" else \
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    with grpc.insecure_channel(target) as plain:
+        with pytest.raises(grpc.RpcError) as refused:
+            plain.unary_unary(method)(b"", timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # no TLS handshake, no call
+    credentials = grpc.ssl_channel_credentials(root_certificates=certs.ca.read_bytes())
+    with grpc.secure_channel(target, credentials) as secure:
+        with pytest.raises(grpc.RpcError) as unauthenticated:
+            secure.unary_unary(method)(b"", timeout=5)
+        assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED  # TLS worked; auth next
+        secure.unary_unary(method)(b"", timeout=5, metadata=tuple(bearer("team-a").items()))
+
+
 def test_mtls_admits_a_client_certificate_signed_by_the_ca(mtls_server: SpanlakeProcess,
                                                            certs: Certs) -> None:
     context = ssl.create_default_context(cafile=str(certs.ca))
