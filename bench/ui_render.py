@@ -110,6 +110,7 @@ def spanlake_serve() -> Iterator[tuple[str, str]]:
             "--jaeger-compact-port",
             "--jaeger-binary-port",
             "--sampling-port",
+            "--admin-port",
             "--zipkin-port",
         )
     }

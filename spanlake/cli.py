@@ -28,7 +28,16 @@ def main(argv: list[str] | None = None) -> int:
                          help="spans per merged segment at most [default 1000000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
                          help="delete hour partitions older than this (0: keep) [default 0]")
+    commands.add_parser("token", help="print a new random bearer token and its SHA-256",
+                        description="Print a new random token (give it to the client) and the "
+                                    "token_sha256 line for the tokens file (see docs/security.md).")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        from spanlake.auth import new_token
+
+        token, digest = new_token()
+        print(f"token: {token}\ntoken_sha256 = \"{digest}\"")
+        return 0
     if args.command == "serve":
         return _serve(args)
     if args.command == "sql":
@@ -61,12 +70,12 @@ def _compact(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from spanlake import startup
+    from spanlake.observe import configure_logging
     from spanlake.serve import serve  # heavy imports only when serving
 
     try:
         settings = config.settings_from_args(args)
-        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(settings.log_level, settings.log_format)
         startup.check(settings)
         return asyncio.run(serve(settings))
     except (config.SettingError, startup.StartupError) as exc:

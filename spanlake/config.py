@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("collector", "query")
+_PATHS = ("wal_dir", "sampling_strategies", "tokens_file", "tls_cert", "tls_key", "tls_client_ca",
+          "limits_file")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,14 @@ class Settings:
     sql_max_concurrent: int = 4
     zipkin_autocomplete_keys: str = ""
     log_level: str = "info"
+    log_format: str = "text"
+    admin_port: int = 14269
+    tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    limits_file: Path | None = None
+    self_trace: bool = False
 
     @property
     def autocomplete_keys(self) -> list[str]:
@@ -79,6 +89,16 @@ _HELP = {
     "zipkin_autocomplete_keys": ("comma-separated tag keys the Zipkin API offers for autocomplete "
                                  "(Zipkin's AUTOCOMPLETE_KEYS)"),
     "log_level": "debug, info, warning or error",
+    "log_format": "text, or json (one object per line, with request IDs)",
+    "admin_port": "health (/health/live, /health/ready, Jaeger's admin /) and Prometheus /metrics",
+    "tokens_file": "TOML file of bearer tokens and UI users, each with a tenant and rights "
+                   "(default: no auth, for trusted networks only; see docs/security.md)",
+    "tls_cert": "PEM certificate (chain) served by every TCP listener (with --tls-key)",
+    "tls_key": "PEM private key of --tls-cert",
+    "tls_client_ca": "PEM CA bundle: require client certificates it signed (mTLS)",
+    "limits_file": "TOML file of per-tenant limits (ingest rate, burst, bytes per trace, retention, "
+                   "SQL concurrency); see docs/operations.md",
+    "self_trace": "export spanlake's own request spans, as service 'spanlake', to its OTLP receiver",
 }
 
 
@@ -88,8 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         env = "SPANLAKE_" + f.name.upper()
         default = os.environ.get(env, f.default)
+        # A bool is a plain switch (``--self-trace``) that also takes an explicit value.
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         parser.add_argument(flag, dest=f.name, default=default, metavar=f.name.upper().split("_")[-1],
-                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]")
+                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]", **extra)
 
 
 class SettingError(ValueError):
@@ -127,6 +149,8 @@ def _validate(settings: Settings) -> None:
             raise SettingError(f"{flag_name(f.name)} must be a port number from 0 to 65535, not {value}")
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise SettingError(f"{flag_name(f.name)} must not be negative, not {value}")
+    if settings.log_format not in ("text", "json"):
+        raise SettingError(f"{flag_name('log_format')} must be text or json, not {settings.log_format!r}")
 
 
 def _convert(name: str, raw: object, default: object) -> object:
@@ -142,6 +166,6 @@ def _convert(name: str, raw: object, default: object) -> object:
     except ValueError:
         kind = "an integer" if isinstance(default, int) else "a number"
         raise SettingError(f"{flag_name(name)} must be {kind}, not {raw!r}") from None
-    if isinstance(default, Path) or name in ("wal_dir", "sampling_strategies"):
+    if isinstance(default, Path) or name in _PATHS:
         return Path(str(raw))
     return str(raw)

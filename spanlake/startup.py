@@ -34,7 +34,7 @@ def check(settings: Settings) -> None:
 
 
 def ports_in_use(settings: Settings) -> list[str]:
-    names = list(_COLLECTOR_PORTS) if settings.has_role("collector") else []
+    names = ["admin_port", *_COLLECTOR_PORTS] if settings.has_role("collector") else ["admin_port"]
     if settings.has_role("query"):
         names.append("query_port")
     return [n for n in names if getattr(settings, n)]

@@ -6,6 +6,7 @@ and passes the same conformance suite (``tests/storage/test_conformance.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -115,6 +116,24 @@ class SpanReader(Protocol):
         A link is counted for each span whose parent span (same trace) belongs to another service.
         """
         ...
+
+
+# A single-tenant deployment's tenant, named as Tempo names it when multi-tenancy is off.
+DEFAULT_TENANT = "single-tenant"
+# Tenant names become directory names: letters, digits and ``_ . -`` only, never ``.`` or ``..``
+# (a subset of the characters Tempo and Cortex allow in X-Scope-OrgID).
+_TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class InvalidTenant(ValueError):
+    """A tenant name that cannot be used (it would not be a safe directory name)."""
+
+
+def check_tenant(name: str) -> str:
+    """``name`` if it is a valid tenant name, else ``InvalidTenant``."""
+    if not _TENANT.fullmatch(name) or name in (".", ".."):
+        raise InvalidTenant(f"invalid tenant {name!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return name
 
 
 class StoreOverloaded(Exception):

@@ -2,9 +2,13 @@
 
 Layout under the data directory (stable; documented in docs/storage.md)::
 
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attribute pairs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attributes
+
+The tenant prefix sits above the date partitions so that retention, deletion and hand-over can be
+per tenant (a tenant's data is one directory). Segments written before tenants existed sit directly
+under ``spans/date=...`` and belong to the default tenant.
 
 A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
 commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
@@ -26,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
@@ -124,6 +129,11 @@ class Segment:
     _bloom_loaded: bool = field(default=False, repr=False)
 
     @property
+    def tenant(self) -> str:
+        """The tenant whose directory holds this segment (the default one for the old layout)."""
+        return tenant_of_partition(self.path.parent)
+
+    @property
     def num_spans(self) -> int:
         return int(self.meta["span_count"])
 
@@ -176,10 +186,24 @@ class Segment:
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
 
-def partition_of(start_ns: int) -> str:
-    """Hive partition path of the hour a span starts in."""
+def partition_of(start_ns: int, tenant: str = DEFAULT_TENANT) -> str:
+    """Hive partition path of the hour a span of ``tenant`` starts in."""
     hour = np.datetime64(start_ns // HOUR_NS * 3600, "s").astype(object)
-    return f"date={hour:%Y-%m-%d}/hour={hour:%H}"
+    return f"{tenant_dir(tenant)}/date={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+def tenant_dir(tenant: str) -> str:
+    return f"tenant={check_tenant(tenant)}"
+
+
+def tenant_of_partition(hour_dir: Path) -> str:
+    """The tenant of an ``.../[tenant=T/]date=D/hour=H`` directory."""
+    above = hour_dir.parent.parent.name
+    return above.removeprefix("tenant=") if above.startswith("tenant=") else DEFAULT_TENANT
+
+
+# Hour partitions under spans/: the tenant layout, and the pre-tenant one (the default tenant's).
+HOUR_GLOBS = ("tenant=*/date=*/hour=*", "date=*/hour=*")
 
 
 @dataclass
@@ -273,7 +297,8 @@ def list_segment_paths(root: Path) -> list[Path]:
     base = root / SPANS_DIR
     if not base.exists():
         return []
-    return sorted(p for p in base.glob("date=*/hour=*/*.parquet") if not p.name.startswith("."))
+    return sorted(p for pattern in HOUR_GLOBS for p in base.glob(f"{pattern}/*.parquet")
+                  if not p.name.startswith("."))
 
 
 def remove_debris(root: Path) -> None:
@@ -281,12 +306,13 @@ def remove_debris(root: Path) -> None:
     base = root / SPANS_DIR
     if not base.exists():
         return
-    for tmp in base.glob("date=*/hour=*/.*.tmp"):
-        tmp.unlink(missing_ok=True)
-    for suffix in SIDECARS:
-        for sidecar in base.glob(f"date=*/hour=*/*{suffix}"):
-            if not sidecar.with_suffix(".parquet").exists():
-                sidecar.unlink(missing_ok=True)
+    for pattern in HOUR_GLOBS:
+        for tmp in base.glob(f"{pattern}/.*.tmp"):
+            tmp.unlink(missing_ok=True)
+        for suffix in SIDECARS:
+            for sidecar in base.glob(f"{pattern}/*{suffix}"):
+                if not sidecar.with_suffix(".parquet").exists():
+                    sidecar.unlink(missing_ok=True)
 
 
 def delete_segment(path: Path) -> None:

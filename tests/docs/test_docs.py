@@ -177,13 +177,13 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, FastAPI
     """Every HTTP app exactly as ``spanlake serve`` wires them, by default port."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("docs") / "data")
     store = serve.open_store(settings)
-    listeners = serve.Listeners()
     try:
-        serve.collector_listeners(settings, store, listeners)
-        serve.query_listeners(settings, store, listeners)
-        for server in listeners.grpc:
-            server.stop(None)
-        yield {port: app for app, port in listeners.http}
+        runtime = serve.Runtime.from_settings(settings)
+        listeners = runtime.build(store)
+        admin = runtime.admin_listener()
+        for g in listeners.grpc:
+            g.server.stop(None)
+        yield {h.port: h.app for h in [*listeners.http, *([admin] if admin else [])]}
     finally:
         store.close()
 

@@ -320,7 +320,7 @@ def test_spans_acknowledged_a_moment_ago_are_visible(tmp_path: Path) -> None:
 PLAIN_DUCKDB = """
 import json, sys, duckdb
 rows = duckdb.sql("SELECT service_name, count(*) FROM read_parquet($p, hive_partitioning = true) "
-                  "GROUP BY 1", params={"p": sys.argv[1] + "/spans/*/*/*.parquet"}).fetchall()
+                  "GROUP BY 1", params={"p": sys.argv[1] + "/spans/*/*/*/*.parquet"}).fetchall()
 print(json.dumps(dict(rows)))
 """
 
