@@ -92,6 +92,7 @@ def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> 
                            max_concurrent=settings.sql_max_concurrent)
         app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
                                  extra_routers=[sql_api.router(engine), ui_app.router()])
+        ui_app.install_not_found_page(app)
         out.http.append((app, settings.query_port))
 
 

@@ -6,6 +6,10 @@ import {fmtDuration, h, serviceColor} from './util.js';
 const ROW_HEIGHT = 24;
 const OVERSCAN = 12;
 const MAX_INDENT_LEVELS = 40;
+// Rows a trace opens with. Virtual rows scroll at the same speed at any count, but a person cannot
+// read 100,000 rows and every expand, search and minimap redraw walks them all; past this budget the
+// deepest levels that do not fit start collapsed, each parent showing how many spans it hides.
+export const ROW_BUDGET = 10_000;
 
 export class Waterfall {
   constructor(model, {onSelect, idPrefix = 'wf'} = {}) {
@@ -20,9 +24,25 @@ export class Waterfall {
     this.focusRow = 0;
     this.frame = 0;
     this.zoom = {start: model.start, end: model.end}; // the time window the bars are drawn against (µs)
+    this.collapseToBudget(ROW_BUDGET);
     this.build();
     this.renderAxis();
     this.recompute();
+  }
+
+  /** Show whole depth levels while they fit in `budget` rows; the parents on the last level shown
+   * start collapsed. A trace within the budget opens fully expanded. */
+  collapseToBudget(budget) {
+    const {spans} = this.model;
+    if (spans.length <= budget) return;
+    const perDepth = [];
+    for (const s of spans) perDepth[s.depth] = (perDepth[s.depth] || 0) + 1;
+    let rows = 0;
+    let depth = 0;
+    while (depth < perDepth.length && rows + perDepth[depth] <= budget) rows += perDepth[depth++];
+    const cut = Math.max(0, depth - 1);
+    for (const s of spans) if (s.depth === cut && s.children.length) this.collapsed[s.index] = 1;
+    this.autoCollapsed = true;
   }
 
   build() {
@@ -44,13 +64,14 @@ export class Waterfall {
         this.nextMatch(e.shiftKey ? -1 : 1);
       }
     });
+    this.shownNote = h('span', {class: 'wf-shown', 'aria-live': 'polite'});
     const toolbar = h('div', {class: 'wf-toolbar'}, this.search, this.matchInfo,
       h('button', {type: 'button', onclick: () => this.nextMatch(-1), 'aria-label': 'Previous match'}, '↑'),
       h('button', {type: 'button', onclick: () => this.nextMatch(1), 'aria-label': 'Next match'}, '↓'),
       h('button', {type: 'button', onclick: () => this.collapseAll()}, 'Collapse all'),
       h('button', {type: 'button', onclick: () => this.expandAll()}, 'Expand all'),
       this.resetZoom = h('button', {type: 'button', disabled: true, onclick: () => this.setZoom(m.start, m.end)},
-        'Reset zoom'),
+        'Reset zoom'), this.shownNote,
       h('span', {class: 'legend'}, h('span', {class: 'legend-critical'}), 'critical path',
         h('span', {class: 'legend-error'}), 'error'));
     this.minimap = h('canvas', {class: 'wf-minimap-canvas', height: 48, 'aria-hidden': 'true'});
@@ -70,7 +91,11 @@ export class Waterfall {
     this.viewport.addEventListener('keydown', (e) => this.onKey(e));
     this.viewport.addEventListener('click', (e) => this.onClick(e));
     this.el = h('div', {class: 'waterfall'}, toolbar, minimap, header, this.viewport);
-    this.resizeObserver = new ResizeObserver(() => { this.drawMinimap(); this.schedule(); });
+    this.resizeObserver = new ResizeObserver(() => {
+      this.timelineWidth = this.axis.clientWidth;
+      this.drawMinimap();
+      this.schedule();
+    });
     this.resizeObserver.observe(this.viewport);
   }
 
@@ -94,6 +119,9 @@ export class Waterfall {
     this.spacer.style.height = `${k * ROW_HEIGHT}px`;
     this.viewport.setAttribute('aria-rowcount', String(k));
     this.viewport.dataset.visibleRows = String(k);
+    const total = spans.length;
+    this.shownNote.textContent = k < total ? `${k.toLocaleString('en')} of ${total.toLocaleString('en')} spans shown` +
+      `${this.autoCollapsed ? ' (large trace: deeper levels collapsed)' : ''}` : '';
     this.drawMinimap();
     this.schedule();
   }
@@ -147,13 +175,27 @@ export class Waterfall {
       collapsed ? '▸' : '▾') : h('span', {class: 'wf-toggle-pad'}),
       h('span', {class: 'wf-svc-mark', style: `background:${color}`}),
       h('span', {class: 'wf-svc'}, s.service), ' ', h('span', {class: 'wf-op'}, s.name),
-      collapsed ? h('span', {class: 'wf-hidden-count'}, ` +${s.size - 1}`) : null,
+      collapsed ? h('span', {class: 'wf-hidden-count', title: `${s.size - 1} spans below, collapsed`},
+        ` +${s.size - 1} span${s.size === 2 ? '' : 's'}`) : null,
       s.error ? h('span', {class: 'wf-err', 'aria-label': 'error'}, '!') : null,
       s.critical ? h('span', {class: 'visually-hidden'}, ' (critical path)') : null),
     h('div', {class: 'wf-timeline', role: 'gridcell'},
       h('div', {class: 'wf-bar', style: `left:${left}%;width:${width}%;background:${color}`}),
-      h('span', {class: 'wf-dur', style: left > 75 ? `right:${100 - left}%` : `left:${Math.max(0, left + width)}%`},
-        fmtDuration(s.duration))));
+      this.durationLabel(s.duration, left, width)));
+  }
+
+  /** The duration label goes right of the bar, else left of it, else inside it: never cut off by the
+   * timeline's edge, however narrow the column is (e.g. with the span detail panel open). */
+  durationLabel(duration, left, width) {
+    const text = fmtDuration(duration);
+    const total = this.timelineWidth || 600;
+    const labelPx = text.length * 7 + 8;
+    const from = Math.max(0, left); const to = Math.min(100, left + width);
+    let style; let cls = 'wf-dur';
+    if ((to / 100) * total + labelPx <= total) style = `left:${to}%`;
+    else if ((from / 100) * total >= labelPx) style = `right:${100 - from}%`;
+    else { style = `right:${100 - to}%`; cls += ' wf-dur-inside'; }
+    return h('span', {class: cls, style}, text);
   }
 
   renderAxis() {
@@ -258,11 +300,13 @@ export class Waterfall {
   }
 
   collapseAll() {
+    this.autoCollapsed = false;
     for (const s of this.model.spans) if (s.children.length) this.collapsed[s.index] = 1;
     this.recompute();
   }
 
   expandAll() {
+    this.autoCollapsed = false;
     this.collapsed.fill(0);
     this.recompute();
   }
