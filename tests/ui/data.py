@@ -66,7 +66,8 @@ def _request(spans: list[tuple[str, Json]]) -> Json:
     for service, span in spans:
         by_service.setdefault(service, []).append(span)
     return {"resourceSpans": [{
-        "resource": {"attributes": _attrs({"service.name": svc, "host.name": f"{svc}-host-1", **SDK_RESOURCE})},
+        "resource": {"attributes": _attrs({"service.name": svc, "host.name": f"{svc}-host-1",
+                                           **SDK_RESOURCE})},
         "scopeSpans": [{"scope": {"name": "spanlake-ui-test", "version": "1.0"}, "spans": list_}],
     } for svc, list_ in by_service.items()]}
 

@@ -120,8 +120,8 @@ async function redCharts(el, service, lookbackS) {
       h('a', {href: searchUrl(endMs - lookbackS * 1000, endMs, extra)}, 'traces')), div);
   };
   // Plotted after the figures are in the page, so plotly sizes each chart to its grid cell. The x axis
-  // spans the whole time range plus a little room on the right, so a point at the last step (or a
-  // single point) is drawn whole instead of half cut off at the edge; RED values are never negative,
+  // spans the whole time range plus a little room at both ends, so a point at the first or last step
+  // (or a single point) is drawn whole instead of half cut off at the edge; RED values are never negative,
   // so y starts at 0, and an all-zero series gets 0..1 instead of plotly's -1..1.
   const padMs = Math.max(stepMs / 2, lookbackS * 1000 * 0.03);
   const yAxis = (data) => {
@@ -131,7 +131,7 @@ async function redCharts(el, service, lookbackS) {
   const plot = ([div, data, extra]) => Plotly.newPlot(div, data, themedLayout({
     margin: {l: 50, r: 14, t: 24, b: 30}, height: 190,
     showlegend: data.length > 1, legend: {orientation: 'h', x: 0, y: 1, yanchor: 'bottom'},
-    xaxis: {type: 'date', range: [new Date(endMs - lookbackS * 1000), new Date(endMs + padMs)]},
+    xaxis: {type: 'date', range: [new Date(endMs - lookbackS * 1000 - padMs), new Date(endMs + padMs)]},
     yaxis: yAxis(data)}),
   {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', (ev) => {
     if (!ev.points.length) return;
