@@ -108,6 +108,9 @@ function edgeEl(e, pos) {
     'data-calls': e.calls},
   svg('title', {}, `${from} → ${to}: ${label}${e.critical ? ' (critical path)' : ''}`),
   svg('path', {d, 'marker-end': `url(#${e.critical ? 'tg-arrow-critical' : 'tg-arrow'})`}),
+  // A plate behind the label hides the edge line where it would show between the words.
+  svg('rect', {x: labelAt[0] - label.length * 3.3 - 3, y: labelAt[1] - 7, width: label.length * 6.6 + 6, height: 14,
+    rx: 3, class: 'tg-edge-plate'}),
   svg('text', {x: labelAt[0], y: labelAt[1] + 4, 'text-anchor': 'middle', class: 'tg-edge-label'}, label));
 }
 
