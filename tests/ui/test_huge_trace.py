@@ -107,3 +107,19 @@ def test_find_reveals_a_span_inside_a_collapsed_level(huge: Page) -> None:
     search.press("Enter")
     expect(huge.locator(".span-detail h2")).to_have_text("service-19: op-99999")
     expect(huge.locator(".wf-row.is-selected .wf-op")).to_have_text("op-99999")
+
+
+def test_a_small_scroll_keeps_the_rows_still_in_view(huge: Page) -> None:
+    # Smooth scrolling: a wheel step builds only the rows scrolling in; rows still in view stay the
+    # same elements (and keep their place in the DOM order, which screen readers follow).
+    grid(huge).evaluate("el => { el.scrollTop = 24 * 2000; }")
+    row = huge.locator('.wf-row[aria-rowindex="2010"]')
+    expect(row).to_be_attached()
+    row.evaluate("el => { el.dataset.marked = 'yes'; }")
+    indexes = "els => els.map(e => Number(e.getAttribute('aria-rowindex')))"
+    last = max(grid(huge).locator(".wf-row").evaluate_all(indexes))
+    grid(huge).evaluate("el => { el.scrollTop += 24 * 3; }")
+    expect(huge.locator(f'.wf-row[aria-rowindex="{last + 3}"]')).to_be_attached()
+    expect(row).to_have_attribute("data-marked", "yes")
+    order = grid(huge).locator(".wf-row").evaluate_all(indexes)
+    assert order == sorted(order) and order == list(range(order[0], order[0] + len(order)))

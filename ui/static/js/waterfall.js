@@ -23,6 +23,7 @@ export class Waterfall {
     this.selected = -1;
     this.focusRow = 0;
     this.frame = 0;
+    this.rowCache = new Map(); // row number -> its element, while it stays in view
     this.zoom = {start: model.start, end: model.end}; // the time window the bars are drawn against (µs)
     this.collapseToBudget(ROW_BUDGET);
     this.build();
@@ -87,7 +88,7 @@ export class Waterfall {
     this.viewport = h('div', {class: 'wf-viewport', role: 'treegrid', tabindex: 0,
       'aria-label': `Trace waterfall, ${m.spans.length} spans`, 'aria-colcount': 2,
       'data-total-spans': m.spans.length}, this.spacer);
-    this.viewport.addEventListener('scroll', () => this.schedule());
+    this.viewport.addEventListener('scroll', () => this.schedule(false));
     this.viewport.addEventListener('keydown', (e) => this.onKey(e));
     this.viewport.addEventListener('click', (e) => this.onClick(e));
     this.el = h('div', {class: 'waterfall'}, toolbar, minimap, header, this.viewport);
@@ -126,7 +127,11 @@ export class Waterfall {
     this.schedule();
   }
 
-  schedule() {
+  /** Draw on the next frame. `rowsChanged` (the default) means the rows' content changed (selection,
+   * focus, search, zoom, collapse, width): they are rebuilt. A plain scroll keeps the rows still in view
+   * and only builds the ones scrolling in, so a small scroll step touches a handful of elements. */
+  schedule(rowsChanged = true) {
+    if (rowsChanged) this.rowCache.clear();
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => { this.frame = 0; this.renderRows(); });
   }
@@ -137,8 +142,22 @@ export class Waterfall {
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
     const nodes = [];
-    for (let r = first; r < last; r++) nodes.push(this.row(r));
-    this.spacer.replaceChildren(...nodes);
+    const cache = new Map();
+    for (let r = first; r < last; r++) {
+      const el = this.rowCache.get(r) || this.row(r);
+      cache.set(r, el);
+      nodes.push(el);
+    }
+    this.rowCache = cache;
+    const keep = new Set(nodes);
+    for (const el of [...this.spacer.children]) if (!keep.has(el)) el.remove();
+    // Insert the new rows where they belong, so the DOM order stays the row order (for screen readers).
+    let prev = null;
+    for (const el of nodes) {
+      const at = prev ? prev.nextSibling : this.spacer.firstChild;
+      if (el !== at) this.spacer.insertBefore(el, at);
+      prev = el;
+    }
     const active = this.rows.length ? `${this.idPrefix}-row-${this.rows[this.focusRow]}` : '';
     if (active) this.viewport.setAttribute('aria-activedescendant', active);
     const total = this.rows.length * ROW_HEIGHT || 1;
