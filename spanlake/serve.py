@@ -92,8 +92,8 @@ def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> 
                            max_concurrent=settings.sql_max_concurrent)
         app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
                                  extra_routers=[sql_api.router(engine), ui_app.router()])
-        ui_app.install_not_found_page(app)
         out.http.append((app, settings.query_port))
+        ui_app.install_not_found_page(app)  # unknown UI paths: the app's own 404 page
 
 
 async def serve(settings: Settings) -> int:

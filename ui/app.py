@@ -88,8 +88,9 @@ async def not_found_handler(request: Request, exc: Exception) -> Response:
     Installed as the query app's ``HTTPException`` handler, so 405s and other errors stay as they were."""
     if not isinstance(exc, StarletteHTTPException):
         raise exc
-    path = request.url.path
-    is_page = not (path == "/api" or path.startswith(("/api/", "/static/")))
+    # An ``api`` segment anywhere (``/api/...``, ``/zipkin/api/v2/...``) or ``/static/`` is not a page.
+    segments = request.url.path.strip("/").split("/")
+    is_page = "api" not in segments and segments[0] != "static"
     if exc.status_code == 404 and is_page and request.method in ("GET", "HEAD"):
         html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
         return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})

@@ -96,7 +96,7 @@ def test_unknown_ui_paths_get_the_apps_not_found_page(client: TestClient, path: 
     assert '<script type="module" src="/static/js/main.js">' in response.text
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api", "/static/js/nope.js"])
+@pytest.mark.parametrize("path", ["/api/nope", "/api", "/static/js/nope.js", "/zipkin/api/v2/nope"])
 def test_unknown_api_paths_keep_json_errors(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
