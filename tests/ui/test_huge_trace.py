@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 N_SPANS = 100_000
 FANOUT = 8
 ROW_BUDGET = 10_000  # waterfall.js ROW_BUDGET
+MAX_GRAPH_NODES = 300  # trace-graph.js MAX_NODES
 TRACE_ID = "0000000000100000"
 
 
@@ -123,3 +124,15 @@ def test_a_small_scroll_keeps_the_rows_still_in_view(huge: Page) -> None:
     expect(row).to_have_attribute("data-marked", "yes")
     order = grid(huge).locator(".wf-row").evaluate_all(indexes)
     assert order == sorted(order) and order == list(range(order[0], order[0] + len(order)))
+
+
+def test_trace_graph_of_a_huge_trace_keeps_the_most_called_operations(huge: Page) -> None:
+    # Every span of this trace has its own operation name: 100,000 distinct nodes would bury the page.
+    huge.get_by_role("tab", name="Trace graph").click()
+    nodes = huge.locator("svg.trace-graph g.tg-node")
+    expect(nodes.first).to_be_visible()
+    assert nodes.count() == MAX_GRAPH_NODES
+    expect(huge.locator(".tg-legend")).to_contain_text(f"{N_SPANS - MAX_GRAPH_NODES} less-called operations")
+    # The critical path's operations are always kept.
+    critical = huge.evaluate("window.spanlakeTrace.model.spans.filter(s => s.critical).length")
+    expect(huge.locator("svg.trace-graph g.tg-node.is-critical")).to_have_count(critical)

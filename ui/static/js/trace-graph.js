@@ -55,10 +55,12 @@ export function graphOf(model) {
   return {nodes: [...nodes.values()], edges: [...edges.values()]};
 }
 
-/** Keep the MAX_NODES most-called nodes (and every critical one), and the edges between them. */
+/** Keep MAX_NODES nodes (every critical one, then the most called), and the edges between them. */
 function limit(graph) {
   if (graph.nodes.length <= MAX_NODES) return {...graph, hidden: 0};
-  const ranked = [...graph.nodes].sort((a, b) => Number(b.critical) - Number(a.critical) || b.count - a.count);
+  // Critical first, then most called, then the shallowest (the top of the trace reads best).
+  const ranked = [...graph.nodes].sort((a, b) => Number(b.critical) - Number(a.critical) || b.count - a.count ||
+    a.depth - b.depth || a.first - b.first);
   const kept = new Set(ranked.slice(0, MAX_NODES).map((n) => n.key));
   return {nodes: graph.nodes.filter((n) => kept.has(n.key)),
     edges: graph.edges.filter((e) => kept.has(e.from) && kept.has(e.to)),
@@ -161,5 +163,11 @@ export function traceGraph(model, onSpan) {
   area.className = 'graph-area';
   area.append(picture);
   wrap.append(note, area);
+  // Layers are centred, so a wide graph starts with its root out of view: scroll the root into the
+  // middle once the panel has its size.
+  const root = graph.nodes.length ? pos.get(graph.nodes.reduce((a, b) => (b.depth < a.depth ? b : a)).key) : null;
+  requestAnimationFrame(() => {
+    if (root) area.scrollLeft = Math.max(0, root.x + NODE_W / 2 - area.clientWidth / 2);
+  });
   return wrap;
 }
