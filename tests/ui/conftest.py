@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.paths import REPO
 from tests.server import SpanlakeProcess
@@ -21,6 +21,9 @@ CHROMIUM = os.environ.get("SPANLAKE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 860}
+# Assertions poll up to as long as page actions wait (the page fixture's 15 s), not Playwright's 5 s:
+# the machine running the tests is shared and a busy moment must not fail a correct page.
+expect.set_options(timeout=15_000)
 
 
 def output_dir() -> Path:

@@ -56,7 +56,7 @@ def huge(page: Page, huge_trace_file: Path) -> Iterator[Page]:
     page.set_default_timeout(120_000)  # a busy 2-core machine parses and builds 100,000 spans slowly
     page.goto("/open")
     page.locator("input[type=file]").set_input_files(str(huge_trace_file))
-    expect(page.locator(".trace-page[data-ready=true]")).to_be_attached()
+    expect(page.locator(".trace-page[data-ready=true]")).to_be_attached(timeout=120_000)
     yield page
 
 
@@ -96,7 +96,7 @@ def test_scrolls_through_and_expands_a_collapsed_subtree(huge: Page) -> None:
     collapsed.get_by_role("button").click()
     expect(grid(huge)).to_have_attribute("aria-rowcount", str(rows + FANOUT))
     huge.get_by_role("button", name="Expand all").click()
-    expect(grid(huge)).to_have_attribute("aria-rowcount", str(N_SPANS))
+    expect(grid(huge)).to_have_attribute("aria-rowcount", str(N_SPANS), timeout=60_000)
     expect(huge.locator(".wf-shown")).to_have_text("")
     grid(huge).evaluate("el => { el.scrollTop = el.scrollHeight; }")
     expect(huge.locator(f'.wf-row[aria-rowindex="{N_SPANS}"]')).to_be_attached()
