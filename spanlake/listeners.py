@@ -184,5 +184,6 @@ def query_listeners(settings: Settings, store: SegmentStore, sec: Security, out:
     app = query_app.make_app(reader, lambda body: decode_otlp_json(body).spans,
                              extra_routers=[sql_api.router(engine), ui_app.router()],
                              zipkin_autocomplete_keys=settings.autocomplete_keys)
+    ui_app.install_not_found_page(app)  # unknown UI paths: the app's own 404 page
     out.http.append(HttpListener("query", sec.guard_http("query", app, query_right), settings.query_port))
     return engine
