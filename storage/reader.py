@@ -8,7 +8,7 @@ parameters, never inside the SQL text.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,26 @@ class Reader:
             cond += " AND list_contains($services, service_name)"
             params["services"] = list(services)
         return self._arrow(f"SELECT {cols} FROM {{spans}} WHERE {cond}", snap, segments, params)
+
+    def run_sql(self, sql: str, params: dict[str, Any], start_time_min_ns: int | None = None,
+                start_time_max_ns: int | None = None, trace_ids: Sequence[bytes] | None = None,
+                tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        """Run a SELECT of storage's own (the TraceQL engine's), ``{spans}`` standing for the spans.
+
+        Only segments that may hold spans starting in the window (and, given ``trace_ids``, one of
+        those traces, by the trace-ID sidecars) are read; ``tables`` are registered by name.
+        """
+        snap = self._snapshot()
+        segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)]
+        if trace_ids is not None:
+            segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
+        cur = self._cursor(snap)
+        try:
+            for name, table in (tables or {}).items():
+                cur.register(name, table)
+            return cur.sql(sql.format(spans=self._relation_sql(segments)), params=params).to_arrow_table()
+        finally:
+            cur.close()
 
     # --- DuckDB plumbing -----------------------------------------------------------------------
     def _relation_sql(self, segments: list[Segment]) -> str:

@@ -1,0 +1,162 @@
+"""Runs TraceQL searches: SQL finds candidate traces and reads their rows, ``evaluate`` finishes.
+
+Phase 1 lists the traces that pass the plan's prefilter, newest first (latest span start); when
+the prefilter is exact it applies ``limit`` itself. Phase 2 reads the rows of a page of those
+traces (only segments whose trace-ID sidecars may hold them) and evaluates the query per trace,
+page after page, until ``limit`` traces matched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from spanlake.storage.reader import Reader
+from spanlake.storage.traceql import model as m
+from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
+from spanlake.storage.traceql.evaluate import Evaluator, Spanset, Trace
+from spanlake.storage.traceql.plan import Plan
+from spanlake.storage.traceql.values import ValueSpec, to_python
+
+_ROW_COLUMNS = ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "duration_nano",
+                "name", "service_name", "status_code")
+_MIN_PAGE = 200
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class MatchedTrace:
+    trace_id: bytes
+    rows: list[dict[str, Any]]  # the trace's rows that left SQL (``_ROW_COLUMNS`` + typed values)
+    spansets: list[Spanset]
+    values: list[ValueSpec]
+
+
+@dataclass
+class TraceSummary:
+    root_service: str
+    root_name: str
+    start_ns: int
+    end_ns: int
+    services: dict[str, tuple[int, int]]  # service -> (spans, errors)
+
+
+class TraceQLEngine:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def search(self, query: m.Query, start_ns: int, end_ns: int, limit: int,
+               extra_values: tuple[m.FieldExpr, ...] = ()) -> list[MatchedTrace]:
+        """Traces matching the query's spanset part, newest first, at most ``limit``."""
+        return list(self.iter_matches(query.pipeline, start_ns, end_ns, limit, extra_values))
+
+    def iter_matches(self, pipeline: m.Pipeline, start_ns: int, end_ns: int, limit: int | None,
+                     extra_values: tuple[m.FieldExpr, ...] = ()) -> Iterator[MatchedTrace]:
+        plan = Plan(pipeline, extra_values)
+        evaluator = Evaluator(plan.filter_index, plan.value_index)
+        ids = self._candidates(plan, start_ns, end_ns, limit if plan.exact else None)
+        page_size = max(_MIN_PAGE, 4 * (limit or 0))
+        found = 0
+        for offset in range(0, len(ids), page_size):
+            page = ids[offset:offset + page_size]
+            for trace_id, rows in self._rows(plan, page, start_ns, end_ns):
+                trace = _trace(plan, rows)
+                spansets = evaluator.run(plan.pipeline, trace)
+                if not spansets:
+                    continue
+                yield MatchedTrace(trace_id, rows, spansets, plan.values)
+                found += 1
+                if limit is not None and found >= limit:
+                    return
+
+    def summaries(self, trace_ids: list[bytes], start_ns: int, end_ns: int) -> dict[bytes, TraceSummary]:
+        """Root span, time range and per-service span/error counts of each trace (all its spans)."""
+        if not trace_ids:
+            return {}
+        sql = """
+            SELECT trace_id, service_name, min(start_time_unix_nano) AS lo, max(end_time_unix_nano) AS hi,
+                   count(*) AS spans, count(*) FILTER (WHERE status_code = 2) AS errors,
+                   arg_min(name, start_time_unix_nano) FILTER (WHERE parent_span_id IS NULL) AS root
+            FROM {spans} WHERE list_contains($ids, trace_id) GROUP BY trace_id, service_name"""
+        table = self.reader.run_sql(sql, {"ids": trace_ids}, trace_ids=trace_ids)
+        out: dict[bytes, TraceSummary] = {}
+        for row in table.to_pylist():
+            s = out.setdefault(row["trace_id"], TraceSummary("", "", row["lo"], row["hi"], {}))
+            s.start_ns, s.end_ns = min(s.start_ns, row["lo"]), max(s.end_ns, row["hi"])
+            s.services[row["service_name"]] = (row["spans"], row["errors"])
+            if row["root"] is not None and not s.root_name:
+                s.root_service, s.root_name = row["service_name"], row["root"]
+        return out
+
+    # --- SQL ----------------------------------------------------------------------------------
+    def _source(self, plan: Plan) -> str:
+        """The spans in the window, with the trace-level columns when a filter reads them."""
+        window = "start_time_unix_nano BETWEEN $lo AND $hi"
+        if not plan.compiler.uses_trace_stats:
+            return f"(SELECT * FROM {{spans}} WHERE {window})"
+        return (f"(SELECT *, {TRACE_STATS_SQL} FROM {{spans}} WHERE {window} {TRACE_WINDOW})")
+
+    def _candidates(self, plan: Plan, start_ns: int, end_ns: int, limit: int | None) -> list[bytes]:
+        params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns}
+        sql = (f"SELECT trace_id, max(start_time_unix_nano) AS latest FROM {self._source(plan)} "
+               f"GROUP BY trace_id HAVING {plan.prefilter()} ORDER BY latest DESC, trace_id")
+        if limit is not None:
+            sql += " LIMIT $limit"
+            params["limit"] = limit
+        table = self.reader.run_sql(sql, _used(params, sql), start_ns, end_ns)
+        return [bytes(t) for t in table.column("trace_id").to_pylist()]
+
+    def _rows(self, plan: Plan, ids: list[bytes], start_ns: int, end_ns: int
+              ) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:
+        columns = [*_ROW_COLUMNS,
+                   *(f"({sql}) AS f{n}" for n, sql in enumerate(plan.filter_sql)),
+                   *(f"({sql}) AS v{n}" for n, sql in enumerate(plan.value_sql))]
+        sql = (f"SELECT {', '.join(columns)} FROM {self._source(plan)} "
+               f"WHERE list_contains($ids, trace_id) AND ({plan.row_filter()}) "
+               "ORDER BY trace_id, start_time_unix_nano, span_id")
+        params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns, "ids": ids}
+        table = self.reader.run_sql(sql, _used(params, sql), start_ns, end_ns, trace_ids=ids)
+        by_trace = _group_rows(table, plan)
+        for trace_id in ids:  # keep the newest-first order of the candidates
+            rows = by_trace.get(trace_id)
+            if rows:
+                yield trace_id, rows
+
+
+def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
+    """The parameters the SQL names (DuckDB refuses extra ones)."""
+    named = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in named}
+
+
+def _group_rows(table: pa.Table, plan: Plan) -> dict[bytes, list[dict[str, Any]]]:
+    out: dict[bytes, list[dict[str, Any]]] = {}
+    for row in table.to_pylist():
+        for n, spec in enumerate(plan.values):
+            row[f"v{n}"] = to_python(spec, row[f"v{n}"])
+        out.setdefault(row["trace_id"], []).append(row)
+    return out
+
+
+def _trace(plan: Plan, rows: list[dict[str, Any]]) -> Trace:
+    trace = Trace([r["span_id"] for r in rows], [r["parent_span_id"] for r in rows],
+                  [[bool(r[f"f{n}"]) for r in rows] for n in range(len(plan.filters))],
+                  [[r[f"v{n}"] for r in rows] for n in range(len(plan.values))])
+    tree_values = [n for n, v in enumerate(plan.values) if v.kind == "tree"]
+    if tree_values:
+        left, right = trace.tree.nested_set()
+        for n in tree_values:
+            name = str(getattr(plan.values[n].expr, "name", ""))
+            column = {
+                "nestedSetLeft": left, "nestedSetRight": right,
+                "nestedSetParent": [left[p] if p >= 0 else -1 for p in trace.tree.parent],
+                "childCount": [len(c) for c in trace.tree.children],
+            }[name]
+            trace.values[n] = list(column)
+            for row, value in zip(rows, column, strict=True):
+                row[f"v{n}"] = value
+    return trace
