@@ -55,8 +55,9 @@ class TraceQLEngine:
         return list(self.iter_matches(query.pipeline, start_ns, end_ns, limit, extra_values))
 
     def iter_matches(self, pipeline: m.Pipeline, start_ns: int, end_ns: int, limit: int | None,
-                     extra_values: tuple[m.FieldExpr, ...] = ()) -> Iterator[MatchedTrace]:
-        plan = Plan(pipeline, extra_values)
+                     extra_values: tuple[m.FieldExpr, ...] = (), plan_override: Plan | None = None
+                     ) -> Iterator[MatchedTrace]:
+        plan = plan_override or Plan(pipeline, extra_values)
         evaluator = Evaluator(plan.filter_index, plan.value_index)
         ids = self._candidates(plan, start_ns, end_ns, limit if plan.exact else None)
         page_size = max(_MIN_PAGE, 4 * (limit or 0))
@@ -107,7 +108,7 @@ class TraceQLEngine:
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit
-        table = self.reader.run_sql(sql, _used(params, sql), start_ns, end_ns)
+        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns)
         return [bytes(t) for t in table.column("trace_id").to_pylist()]
 
     def _rows(self, plan: Plan, ids: list[bytes], start_ns: int, end_ns: int
@@ -119,7 +120,7 @@ class TraceQLEngine:
                f"WHERE list_contains($ids, trace_id) AND ({plan.row_filter()}) "
                "ORDER BY trace_id, start_time_unix_nano, span_id")
         params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns, "ids": ids}
-        table = self.reader.run_sql(sql, _used(params, sql), start_ns, end_ns, trace_ids=ids)
+        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, trace_ids=ids)
         by_trace = _group_rows(table, plan)
         for trace_id in ids:  # keep the newest-first order of the candidates
             rows = by_trace.get(trace_id)
@@ -127,7 +128,7 @@ class TraceQLEngine:
                 yield trace_id, rows
 
 
-def _used(params: dict[str, Any], sql: str) -> dict[str, Any]:
+def used_params(params: dict[str, Any], sql: str) -> dict[str, Any]:
     """The parameters the SQL names (DuckDB refuses extra ones)."""
     named = set(_PARAM.findall(sql))
     return {k: v for k, v in params.items() if k in named}
