@@ -32,6 +32,7 @@ from spanlake.query import sql as sql_api
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
+from spanlake.storage.traceql.engine import TraceQLEngine
 from spanlake.ui import app as ui_app
 
 log = logging.getLogger("spanlake")
@@ -91,7 +92,8 @@ def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> 
                            memory_limit=settings.sql_memory_limit,
                            max_concurrent=settings.sql_max_concurrent)
         app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
-                                 extra_routers=[sql_api.router(engine), ui_app.router()])
+                                 extra_routers=[sql_api.router(engine), ui_app.router()],
+                                 traceql=TraceQLEngine(store.reader))
         out.http.append((app, settings.query_port))
 
 

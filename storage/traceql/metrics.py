@@ -95,7 +95,8 @@ def _aggregate(engine: TraceQLEngine, plan: Plan, metric: m.MetricsAggregate, st
     sql = (f"SELECT {', '.join(keys + aggregates)} FROM {relation} "
            f"WHERE ts >= $lo AND ts < $hi GROUP BY ALL")
     table = engine.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, tables=tables)
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
 def _matched_table(engine: TraceQLEngine, plan: Plan, by: list[ValueSpec], val: ValueSpec | None,

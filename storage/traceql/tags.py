@@ -85,8 +85,8 @@ def tag_values(reader: Reader, tag: m.Attribute | m.Intrinsic, where: m.FieldExp
 
 
 def _attribute_lists(compiler: Compiler, tag: m.Attribute) -> str:
-    key = compiler.param(tag.name)
     if tag.scope in ("event", "link"):
+        key = compiler.param(tag.name)
         var, column = ("e", "events") if tag.scope == "event" else ("l", "links")
         return f"flatten(list_transform({column}, lambda {var}: list_filter({var}.attributes, " \
                f"lambda a: a.key = {key})))"
