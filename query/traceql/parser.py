@@ -84,6 +84,11 @@ def parse_duration(text: str) -> int:
     return round(sum(float(n) * _UNIT_NS[u] for n, u in parts))
 
 
+def _epoch_ns(value: float) -> int:
+    """compare()'s window bounds: unix nanoseconds, or seconds when that small."""
+    return int(value) if value > 1e15 else int(value * 1e9)
+
+
 def _is_metrics(stage: object) -> bool:
     return isinstance(stage, m.MetricsAggregate | m.MetricsCompare)
 
@@ -178,8 +183,8 @@ class _ToModel(Transformer[Token, Any]):
         if len(args) > 3:
             raise TraceQLError("compare() takes a spanset filter and at most 3 numbers (topN, start, end)")
         top_n = int(args[0]) if args else 10
-        start = int(args[1] * 1e9) if len(args) > 1 else None
-        end = int(args[2] * 1e9) if len(args) > 2 else None
+        start = _epoch_ns(args[1]) if len(args) > 1 else None
+        end = _epoch_ns(args[2]) if len(args) > 2 else None
         return m.MetricsCompare(selection, top_n, start, end)
 
     def topk_stage(self, fn: Token, n: Token) -> m.TopK:

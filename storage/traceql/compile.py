@@ -77,6 +77,9 @@ class Compiler:
         raise TraceQLError(f"a spanset filter needs a condition, not {_describe(expr)}")
 
     def _comparison(self, expr: m.BinaryOp, ctx: str) -> str:
+        root_test = _root_test(expr)
+        if root_test is not None:
+            return root_test
         level = _level(expr)
         if level and not ctx:
             var = "e" if level == "event" else "l"
@@ -240,6 +243,35 @@ TRACE_STATS_SQL = (
     "AS _root_service"
 )
 TRACE_WINDOW = "WINDOW t AS (PARTITION BY trace_id)"
+
+
+def _root_test(expr: m.BinaryOp) -> str | None:
+    """``nestedSetParent`` compared with -1 or 0 (Traces Drilldown's "root spans" filter).
+
+    Tempo numbers spans depth first at write time; a root's nestedSetParent is -1 and every other
+    span's is positive, so a comparison with -1 or 0 only asks "is it a root?". Other comparisons
+    need the numbering, which spanlake computes after SQL (for ``select()``), so they are refused.
+    """
+    lhs, rhs, op = expr.lhs, expr.rhs, expr.op
+    if isinstance(rhs, m.Intrinsic) and rhs.name == "nestedSetParent":
+        lhs, rhs, op = rhs, lhs, _mirror(op)
+    if not (isinstance(lhs, m.Intrinsic) and lhs.name == "nestedSetParent"):
+        return None
+    if not (isinstance(rhs, m.Static) and rhs.type == "int" and rhs.value in (-1, 0)) or op not in _CMP:
+        raise Unsupported("nestedSetParent in a filter other than a comparison with -1 or 0")
+    sign = -1 if rhs.value == -1 else 0
+    # root: -1; others: >= 1. Evaluate "value op sign" for both cases.
+    root = _CMP_PY[op](-1, sign)
+    child = _CMP_PY[op](1, sign)
+    if root and child:
+        return "TRUE"
+    if root:
+        return "(parent_span_id IS NULL)"
+    return "(parent_span_id IS NOT NULL)" if child else "FALSE"
+
+
+_CMP_PY = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+           "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
 def _level(expr: m.FieldExpr) -> str:

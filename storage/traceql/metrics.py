@@ -40,12 +40,12 @@ def query_range(engine: TraceQLEngine, query: m.Query, start_ns: int, end_ns: in
     metric = query.metrics
     if metric is None:
         raise TraceQLError("not a metrics query: end it with a metrics function such as | rate()")
-    if isinstance(metric, m.MetricsCompare):
-        raise Unsupported("compare()")
     if step_ns <= 0:
         raise TraceQLError("step must be positive")
     if (end_ns - start_ns) // step_ns > 11_000:
         raise TraceQLError("too many buckets: raise step (at most 11000 points per series)")
+    if isinstance(metric, m.MetricsCompare):
+        return compare(engine, query.pipeline, metric, start_ns, end_ns, step_ns)
     if metric.fn not in ("rate", "count_over_time") and metric.expr is None:
         raise TraceQLError(f"{metric.fn} needs an argument")
     plan = Plan(query.pipeline, (*metric.by, *((metric.expr,) if metric.expr is not None else ())))
@@ -230,3 +230,68 @@ def _top(series: list[Series], stage: m.TopK) -> list[Series]:
 def _trim_exemplars(series: list[Series], limit: int) -> None:
     for s in series:
         s.exemplars = sorted(s.exemplars, key=lambda e: e[1])[:max(0, limit)]
+
+
+# --- compare() ------------------------------------------------------------------------------------
+_COMPARE_INTRINSICS = (
+    ("name", "name"),
+    ("status", "CASE status_code WHEN 0 THEN 'unset' WHEN 1 THEN 'ok' WHEN 2 THEN 'error' END"),
+    ("kind", "CASE kind WHEN 0 THEN 'unspecified' WHEN 1 THEN 'internal' WHEN 2 THEN 'server' "
+             "WHEN 3 THEN 'client' WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' END"),
+)
+
+
+def compare(engine: TraceQLEngine, pipeline: m.Pipeline, metric: m.MetricsCompare, start_ns: int,
+            end_ns: int, step_ns: int) -> list[Series]:
+    """Tempo's ``compare()``: per attribute, the top values among the selection's spans and among
+    the other spans (the baseline), as series labelled ``__meta_type`` = ``selection`` /
+    ``baseline``, plus ``selection_total`` / ``baseline_total`` counts of spans with the attribute."""
+    stages = pipeline.stages
+    if len(stages) != 1 or not isinstance(stages[0], m.SpansetFilter):
+        raise Unsupported("compare() after anything but one spanset filter")
+    plan = Plan(m.Pipeline((stages[0], metric.selection)))
+    if plan.compiler.uses_trace_stats:
+        raise Unsupported("compare() with trace-level intrinsics")
+    cond = plan.filter_sql[plan.filter_index(stages[0])]
+    sel = plan.filter_sql[plan.filter_index(metric.selection)]
+    params: dict[str, Any] = {**plan.compiler.params, "lo": start_ns, "hi": end_ns, "step": step_ns}
+    if metric.start_ns is not None or metric.end_ns is not None:
+        sel = f"({sel}) AND start_time_unix_nano BETWEEN $sel_lo AND $sel_hi"
+        params.update(sel_lo=metric.start_ns or 0, sel_hi=metric.end_ns or 2**63 - 1)
+    typed = "a.type AS t, a.str AS s, a.int AS i, a.double AS d, a.bool AS bo"
+    parts = [f"SELECT b, sel, '{scope}.' || a.key AS k, {typed} FROM "
+             f"(SELECT b, sel, unnest({column}) AS a FROM m)"
+             for scope, column in (("span", "span_attributes"), ("resource", "resource_attributes"))]
+    parts += [f"SELECT b, sel, '{k}' AS k, 1 AS t, {v} AS s, NULL::BIGINT, NULL::DOUBLE, NULL::BOOLEAN "
+              f"FROM m" for k, v in _COMPARE_INTRINSICS]
+    sql = (f"WITH m AS (SELECT (start_time_unix_nano - $lo) // $step AS b, ({sel}) AS sel, * FROM {{spans}} "
+           f"WHERE start_time_unix_nano >= $lo AND start_time_unix_nano < $hi AND ({cond})) "
+           f"SELECT b, sel, k, t, s, i, d, bo, count(*) AS n FROM ({' UNION ALL '.join(parts)}) "
+           "GROUP BY ALL")
+    table = engine.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns)
+    return _compare_series(table.to_pylist(), metric.top_n, start_ns, step_ns)
+
+
+def _compare_series(rows: list[dict[str, Any]], top_n: int, start_ns: int, step_ns: int) -> list[Series]:
+    values: dict[tuple[str, str, Any], dict[int, float]] = {}
+    totals: dict[tuple[str, str], dict[int, float]] = {}
+    for row in rows:
+        if row["t"] not in (1, 2, 3, 4):
+            continue
+        value = {1: row["s"], 2: row["bo"], 3: row["i"], 4: row["d"]}[row["t"]]
+        side = "selection" if row["sel"] else "baseline"
+        ts = (start_ns + int(row["b"]) * step_ns) // 1_000_000
+        per_bucket = values.setdefault((side, row["k"], value), {})
+        per_bucket[ts] = per_bucket.get(ts, 0.0) + row["n"]
+        total = totals.setdefault((side, row["k"]), {})
+        total[ts] = total.get(ts, 0.0) + row["n"]
+    ranked: dict[tuple[str, str], list[tuple[float, Any]]] = {}
+    for (side, key, value), samples in values.items():
+        ranked.setdefault((side, key), []).append((sum(samples.values()), value))
+    out = []
+    for (side, key), candidates in ranked.items():
+        for _, value in sorted(candidates, key=lambda c: (-c[0], repr(c[1])))[:max(0, top_n)]:
+            out.append(Series((("__meta_type", side), (key, value)), values[(side, key, value)]))
+    for (side, key), samples in totals.items():
+        out.append(Series((("__meta_type", f"{side}_total"), (key, None)), samples))
+    return sorted(out, key=lambda s: repr(s.labels))

@@ -340,6 +340,8 @@ def _intrinsic(name: str, span: dict[str, Any], view: TraceView, sub: Sub) -> Va
                                             if item else None),
         "link:traceID": lambda: Val("str", hexid(item["trace_id"]) if item else None),
         "link:spanID": lambda: Val("str", hexid(item["span_id"]) if item else None),
+        # only its sign is compared in filters: -1 for a root, positive for every other span
+        "nestedSetParent": lambda: Val("num", -1 if span["parent_span_id"] is None else 1),
     }
     return table[name]()
 
