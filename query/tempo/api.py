@@ -53,6 +53,11 @@ class NotFound(Exception):
 def router(reader: SpanReader, engine: TraceQLEngine, max_trace_spans: int = 100_000) -> APIRouter:
     api = APIRouter(prefix=PREFIX)
 
+    @api.get("")
+    def index() -> Response:  # the data source URL itself, for a user checking it in a browser
+        return PlainTextResponse("spanlake serves Grafana Tempo's HTTP API here: use this URL as a "
+                                 "Tempo data source URL (see docs/grafana.md)")
+
     @api.get("/api/echo")
     def echo() -> Response:
         return PlainTextResponse("echo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from spanlake.storage.store import SegmentStore
@@ -227,3 +228,36 @@ def test_metrics_errors_are_400(client: TestClient) -> None:
     assert r.status_code == 400 and "line 1" in r.text
     r = client.get("/tempo/api/metrics/query_range", params={"q": "{} | rate()", "step": "0s", **WINDOW})
     assert r.status_code == 400
+
+
+def test_the_data_source_url_itself_answers(client: TestClient) -> None:
+    assert client.get("/tempo").status_code == 200
+
+
+@pytest.mark.parametrize(("q", "message"), [
+    ('{ duration = "slow" }', "cannot compare"),
+    ("{ nestedSetLeft > 3 }", "nestedSetLeft"),
+    ("{ span.a = span.b }", "two attributes"),
+    ("{ status < error }", "only be compared with = or !="),
+    ('{ name =~ 5 }', "regular expression"),
+])
+def test_query_errors_are_400_with_the_reason(client: TestClient, q: str, message: str) -> None:
+    r = client.get("/tempo/api/search", params={"q": q})
+    assert r.status_code == 400 and message in r.text
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"q": "{}", "limit": "x"}, "invalid limit"),
+    ({"q": "{}", "start": "yesterday", "end": "1"}, "invalid start"),
+    ({"q": "{}", "start": "100", "end": "50"}, "end is before start"),
+    ({"tags": "status=broken"}, "invalid status"),
+    ({"minDuration": "fast"}, "invalid duration"),
+])
+def test_bad_parameters_are_400(client: TestClient, params: dict[str, str], message: str) -> None:
+    r = client.get("/tempo/api/search", params=params)
+    assert r.status_code == 400 and message in r.text
+
+
+def test_metrics_query_is_refused_by_search(client: TestClient) -> None:
+    r = client.get("/tempo/api/search", params={"q": "{} | rate()"})
+    assert r.status_code == 400 and "query_range" in r.text
