@@ -86,6 +86,9 @@ class Compiler:
             column = "events" if level == "event" else "links"
             inner = self._comparison(expr, var)
             return f"(len(list_filter({column}, lambda {var}: {inner})) > 0)"
+        service = _service_equality(expr)
+        if service is not None and not ctx:
+            return f"(service_name = {self.param(service)})"
         lhs, rhs = self._typed(expr.lhs, ctx), self._typed(expr.rhs, ctx)
         if lhs.type == "attrs" and rhs.type == "attrs":
             raise Unsupported("comparing two attributes with each other")
@@ -243,6 +246,17 @@ TRACE_STATS_SQL = (
     "AS _root_service"
 )
 TRACE_WINDOW = "WINDOW t AS (PARTITION BY trace_id)"
+
+
+def _service_equality(expr: m.BinaryOp) -> str | None:
+    """The value of ``resource.service.name = "v"`` (v not empty), which reads the ``service_name``
+    column: it holds the resource's string ``service.name`` ("" without one), and OTLP attribute
+    keys are unique, so the column decides the comparison exactly, with no list to scan."""
+    service = m.Attribute("resource", "service.name")
+    for a, b in ((expr.lhs, expr.rhs), (expr.rhs, expr.lhs)):
+        if expr.op == "=" and a == service and isinstance(b, m.Static) and b.type == "string" and b.value:
+            return str(b.value)
+    return None
 
 
 def _root_test(expr: m.BinaryOp) -> str | None:

@@ -148,9 +148,14 @@ def decode(text: str | None) -> Any:
 
 def _encode_sql(sql: str, spec: ValueSpec) -> str:
     if spec.kind == "attr":
-        return (f"(SELECT CASE x.type WHEN 1 THEN 's:' || x.str WHEN 2 THEN 'b:' || x.bool::VARCHAR "
-                f"WHEN 3 THEN 'i:' || x.int::VARCHAR WHEN 4 THEN 'f:' || x.double::VARCHAR END "
-                f"FROM (SELECT {sql} AS x))")
+        # list_transform over a one-item list binds the struct to x once, instead of reading it per member
+        encoded = (f"list_transform([{sql}], lambda x: CASE x.type WHEN 1 THEN 's:' || x.str "
+                   f"WHEN 2 THEN 'b:' || x.bool::VARCHAR WHEN 3 THEN 'i:' || x.int::VARCHAR "
+                   f"WHEN 4 THEN 'f:' || x.double::VARCHAR END)[1]")
+        if spec.expr == m.Attribute("resource", "service.name"):
+            # the column holds the string service.name (see compile._service_equality)
+            return f"CASE WHEN service_name <> '' THEN 's:' || service_name ELSE {encoded} END"
+        return encoded
     if spec.kind == "status":
         return f"('s:' || CASE {sql} WHEN 0 THEN 'unset' WHEN 1 THEN 'ok' WHEN 2 THEN 'error' END)"
     if spec.kind == "kind":
@@ -162,8 +167,8 @@ def _encode_sql(sql: str, spec: ValueSpec) -> str:
 
 def _number_sql(sql: str, spec: ValueSpec) -> str:
     if spec.kind == "attr":
-        return (f"(SELECT CASE x.type WHEN 3 THEN x.int::DOUBLE WHEN 4 THEN x.double END "
-                f"FROM (SELECT {sql} AS x))")
+        return (f"list_transform([{sql}], lambda x: CASE x.type WHEN 3 THEN x.int::DOUBLE "
+                f"WHEN 4 THEN x.double END)[1]")
     if spec.kind == "duration":
         return f"(({sql}) / 1e9)"
     if spec.kind == "num":
