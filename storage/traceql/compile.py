@@ -23,6 +23,7 @@ from typing import Any
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, ValueType
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.errors import TraceQLError, Unsupported
+from spanlake.storage.traceql.text_match import text_match_sql
 
 STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
 KIND_CODES = {**{k: v for k, v in SPAN_KIND_BY_NAME.items() if k}, "unspecified": 0}
@@ -40,6 +41,8 @@ class Typed:
     sql: str
     type: str  # str num bool status kind nil attrs
     enum_name: str = ""  # a status or kind literal's name, for comparing with a text attribute
+    nullable: bool = True  # False for literals and NOT NULL columns: no coalesce, so DuckDB can push
+    #                        the comparison down into the Parquet scan (row-group pruning)
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Compiler:
             if expr.type != "bool":
                 raise TraceQLError(f"a spanset filter needs a condition, not the {expr.type} {expr.value!r}")
             return "TRUE" if expr.value else "FALSE"
+        if isinstance(expr, m.TagText):
+            return text_match_sql(expr.key, expr.value, expr.resource_only, self.param)
         if isinstance(expr, m.Attribute):  # a bare attribute: a boolean attribute that is true
             return self._comparison(m.BinaryOp("=", expr, m.Static("bool", True)), ctx)
         raise TraceQLError(f"a spanset filter needs a condition, not {_describe(expr)}")
@@ -99,7 +104,8 @@ class Compiler:
             op = expr.op
         if lhs.type == "attrs":
             return self._attrs_test(lhs.sql, op, rhs)
-        return f"coalesce({self._scalar_test(lhs, op, rhs)}, FALSE)"
+        test = self._scalar_test(lhs, op, rhs)
+        return f"coalesce({test}, FALSE)" if lhs.nullable or rhs.nullable else test
 
     def _attrs_test(self, attrs: str, op: str, other: Typed) -> str:
         if other.type == "nil":
@@ -158,7 +164,7 @@ class Compiler:
             return self._intrinsic(expr.name, ctx)
         if isinstance(expr, m.UnaryOp) and expr.op == "-":
             return Typed(f"(-{self._numeric(expr.operand, ctx)})", "num")
-        if isinstance(expr, m.BinaryOp) and expr.op in _ARITH:
+        if isinstance(expr, m.BinaryOp) and expr.op in _ARITH:  # nullable: / by 0, missing attributes
             return Typed(f"({self._numeric(expr.lhs, ctx)} {_ARITH[expr.op]} "
                          f"{self._numeric(expr.rhs, ctx)})", "num")
         if isinstance(expr, m.BinaryOp | m.UnaryOp):  # a nested condition used as a value
@@ -182,16 +188,16 @@ class Compiler:
         if expr.type == "nil":
             return Typed("NULL", "nil")
         if expr.type == "string":
-            return Typed(self.param(expr.value), "str")
+            return Typed(self.param(expr.value), "str", nullable=False)
         if expr.type in ("int", "duration"):
-            return Typed(self.param(int(expr.value)), "num")
+            return Typed(self.param(int(expr.value)), "num", nullable=False)
         if expr.type == "float":
-            return Typed(self.param(float(expr.value)), "num")
+            return Typed(self.param(float(expr.value)), "num", nullable=False)
         if expr.type == "bool":
-            return Typed(self.param(bool(expr.value)), "bool")
+            return Typed(self.param(bool(expr.value)), "bool", nullable=False)
         if expr.type == "status":
-            return Typed(self.param(STATUS_CODES[expr.value]), "status", expr.value)
-        return Typed(self.param(KIND_CODES[expr.value]), "kind", expr.value)
+            return Typed(self.param(STATUS_CODES[expr.value]), "status", expr.value, nullable=False)
+        return Typed(self.param(KIND_CODES[expr.value]), "kind", expr.value, nullable=False)
 
     def attribute_list(self, attr: m.Attribute, ctx: str) -> str:
         """SQL for the list of attribute structs ``attr`` names on the current span (or event/link)."""
@@ -214,7 +220,7 @@ class Compiler:
         if (name.startswith("event:") and ctx != "e") or (name.startswith("link:") and ctx != "l"):
             raise AssertionError("event/link intrinsics are compiled inside their lambda")
         sql, kind = INTRINSIC_SQL[name]
-        return Typed(sql, kind)
+        return Typed(sql, kind, nullable=name not in NOT_NULL_INTRINSICS)
 
 
 # name -> (SQL over a span row, or an event ``e`` / link ``l`` inside a lambda; type)
@@ -237,6 +243,10 @@ INTRINSIC_SQL: dict[str, tuple[str, str]] = {
     "link:traceID": ("lower(hex(l.trace_id))", "str"),
     "link:spanID": ("lower(hex(l.span_id))", "str"),
 }
+
+# Intrinsics read from NOT NULL columns of the span schema.
+NOT_NULL_INTRINSICS = frozenset({"name", "status", "statusMessage", "kind", "duration", "span:id",
+                                 "trace:id", "instrumentation:name", "instrumentation:version"})
 
 # The SQL that adds the trace-level columns that ``trace:`` intrinsics read, over a relation of spans.
 TRACE_STATS_SQL = (

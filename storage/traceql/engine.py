@@ -9,18 +9,21 @@ page after page, until ``limit`` traces matched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from spanlake.storage.reader import Reader
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
 from spanlake.storage.traceql.evaluate import Evaluator, Spanset, Trace
 from spanlake.storage.traceql.plan import Plan
 from spanlake.storage.traceql.values import ValueSpec, to_python
+
+if TYPE_CHECKING:  # the reader runs Jaeger searches through this engine: no import cycle at run time
+    from spanlake.storage.reader import Reader
+    from spanlake.storage.segments import Segment
 
 _ROW_COLUMNS = ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "duration_nano",
                 "name", "service_name", "status_code")
@@ -74,6 +77,13 @@ class TraceQLEngine:
                 if limit is not None and found >= limit:
                     return
 
+    def trace_ids(self, spanset: m.SpansetFilter, start_ns: int, end_ns: int, limit: int,
+                  segment_filter: Callable[[Segment], bool] | None = None) -> list[bytes]:
+        """IDs of traces with a span matching ``spanset`` in the window, newest first (latest
+        matching span start), at most ``limit``: the whole answer in one SQL query."""
+        plan = Plan(m.Pipeline((spanset,)))
+        return self._candidates(plan, start_ns, end_ns, max(0, limit), segment_filter)
+
     def summaries(self, trace_ids: list[bytes], start_ns: int, end_ns: int) -> dict[bytes, TraceSummary]:
         """Root span, time range and per-service span/error counts of each trace (all its spans)."""
         if not trace_ids:
@@ -101,14 +111,20 @@ class TraceQLEngine:
             return f"(SELECT * FROM {{spans}} WHERE {window})"
         return (f"(SELECT *, {TRACE_STATS_SQL} FROM {{spans}} WHERE {window} {TRACE_WINDOW})")
 
-    def _candidates(self, plan: Plan, start_ns: int, end_ns: int, limit: int | None) -> list[bytes]:
+    def _candidates(self, plan: Plan, start_ns: int, end_ns: int, limit: int | None,
+                    segment_filter: Callable[[Segment], bool] | None = None) -> list[bytes]:
+        """Traces that pass the prefilter, newest first: by the latest start of a span that matches
+        one of the query's filters (only those rows are grouped, so ``max`` sees only them)."""
         params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns}
+        matching = " OR ".join(f"({c})" for c in plan.filter_sql) or "TRUE"
+        having = "" if len(plan.filter_sql) == 1 else f" HAVING {plan.prefilter()}"
         sql = (f"SELECT trace_id, max(start_time_unix_nano) AS latest FROM {self._source(plan)} "
-               f"GROUP BY trace_id HAVING {plan.prefilter()} ORDER BY latest DESC, trace_id")
+               f"WHERE {matching} GROUP BY trace_id{having} ORDER BY latest DESC, trace_id")
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit
-        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns)
+        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns,
+                                    segment_filter=segment_filter)
         return [bytes(t) for t in table.column("trace_id").to_pylist()]
 
     def _rows(self, plan: Plan, ids: list[bytes], start_ns: int, end_ns: int

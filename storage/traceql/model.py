@@ -53,7 +53,18 @@ class UnaryOp:
     operand: FieldExpr
 
 
-FieldExpr = Static | Attribute | Intrinsic | BinaryOp | UnaryOp
+@dataclass(frozen=True)
+class TagText:
+    """Jaeger's tag match, not TraceQL syntax: an attribute ``key`` whose value reads as ``value``
+    (pdata ``AsString``; numbers also compare as numbers) at any level of the span (span, resource,
+    scope, event, link), or only among resource attributes."""
+
+    key: str
+    value: str
+    resource_only: bool = False
+
+
+FieldExpr = Static | Attribute | Intrinsic | BinaryOp | UnaryOp | TagText
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
+from spanlake.storage import matching
 from spanlake.storage.attributes import attr_value
 from spanlake.storage.schema import ValueType
 from spanlake.storage.traceql import model as m
@@ -83,14 +84,29 @@ def search(spans: pa.Table, query: m.Query, lo: int, hi: int) -> list[tuple[byte
     for row in spans.to_pylist():
         if lo <= row["start_time_unix_nano"] <= hi:
             traces.setdefault(row["trace_id"], []).append(row)
+    leaves = list(_leaves(query.pipeline))
     out = []
     for trace_id, rows in traces.items():
         view = TraceView(rows)
         sets = _pipeline(query.pipeline, view, frozenset(view.by_id))
         if sets:
-            out.append((trace_id, sets, max(r["start_time_unix_nano"] for r in rows)))
+            # newest first: the latest start of a span that matches one of the query's filters
+            starts = [r["start_time_unix_nano"] for r in rows
+                      if any(matches(f.expr, r, view) for f in leaves)]
+            out.append((trace_id, sets, max(starts)))
     out.sort(key=lambda t: (-t[2], t[0]))
     return [(t, s) for t, s, _ in out]
+
+
+def _leaves(node: object) -> Iterator[m.SpansetFilter]:
+    if isinstance(node, m.SpansetFilter):
+        yield node
+    elif isinstance(node, m.Pipeline):
+        for stage in node.stages:
+            yield from _leaves(stage)
+    elif isinstance(node, m.SpansetOp):
+        yield from _leaves(node.lhs)
+        yield from _leaves(node.rhs)
 
 
 # --- spansets ------------------------------------------------------------------------------------
@@ -211,6 +227,10 @@ def _bool(e: m.FieldExpr, span: dict[str, Any], view: TraceView, sub: Sub) -> bo
         return bool(e.value)
     if isinstance(e, m.Attribute):
         return _bool(m.BinaryOp("=", e, m.Static("bool", True)), span, view, sub)
+    if isinstance(e, m.TagText):  # Jaeger's tag semantics: the reference in storage/matching.py
+        if e.resource_only:
+            return matching.tag_holds(span, "resource." + e.key, e.value)
+        return any(matching._any_match(attrs, e.key, e.value) for attrs in matching._attribute_lists(span))
     assert isinstance(e, m.BinaryOp)
     level = _level(e)
     if level and sub is None:
