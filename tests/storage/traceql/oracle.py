@@ -16,10 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from spanlake.storage import matching
 from spanlake.storage.attributes import attr_value
 from spanlake.storage.schema import ValueType
 from spanlake.storage.traceql import model as m
+from tests.storage import matching
 
 STATUS = {"unset": 0, "ok": 1, "error": 2}
 KIND = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -227,7 +227,7 @@ def _bool(e: m.FieldExpr, span: dict[str, Any], view: TraceView, sub: Sub) -> bo
         return bool(e.value)
     if isinstance(e, m.Attribute):
         return _bool(m.BinaryOp("=", e, m.Static("bool", True)), span, view, sub)
-    if isinstance(e, m.TagText):  # Jaeger's tag semantics: the reference in storage/matching.py
+    if isinstance(e, m.TagText):  # Jaeger's tag semantics: the reference in tests/storage/matching.py
         if e.resource_only:
             return matching.tag_holds(span, "resource." + e.key, e.value)
         return any(matching._any_match(attrs, e.key, e.value) for attrs in matching._attribute_lists(span))

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 
 from spanlake.storage.api import TraceQuery
-from spanlake.storage.matching import span_matches_tags
 from spanlake.storage.store import SegmentStore, StoreConfig
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.jaeger import to_filter
+from tests.storage.matching import span_matches_tags
 from tests.storage.spans import BASE_NS
 from tests.storage.traceql.traces import NAMES, SERVICES, random_traces
 
@@ -62,7 +62,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, spans: pa.Table) -> Iterator
 
 
 def expected_ids(spans: pa.Table, q: TraceQuery) -> list[bytes]:
-    """Jaeger's semantics span by span (storage/matching.py), newest matching span first."""
+    """Jaeger's semantics span by span (tests/storage/matching.py), newest matching span first."""
     latest: dict[bytes, int] = {}
     for row in spans.to_pylist():
         start = row["start_time_unix_nano"]
