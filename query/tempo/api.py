@@ -26,7 +26,7 @@ from spanlake.query.traceql.parser import parse
 from spanlake.storage.api import SpanReader
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql import tags
-from spanlake.storage.traceql.engine import TraceQLEngine
+from spanlake.storage.traceql.engine import Inspection, TraceQLEngine
 from spanlake.storage.traceql.errors import TraceQLError
 from spanlake.storage.traceql.metrics import query_range
 
@@ -97,9 +97,10 @@ def router(reader: SpanReader, engine: TraceQLEngine, max_trace_spans: int = 100
             lo, hi = _window(params, required=False)
             limit = min(_int(params, "limit", DEFAULT_LIMIT), MAX_LIMIT)
             spss = _int(params, "spss", DEFAULT_SPSS)
-            matches = engine.search(query, lo, hi, limit)
+            inspection = Inspection()
+            matches = engine.search(query, lo, hi, limit, inspection)
             summaries = engine.summaries([t.trace_id for t in matches], lo, hi)
-            return JSONResponse(formats.search_json(matches, summaries, spss, len(matches)))
+            return JSONResponse(formats.search_json(matches, summaries, spss, inspection.traces))
         return _handle(request, compute)
 
     @api.get("/api/v2/search/tags")
@@ -145,19 +146,28 @@ def router(reader: SpanReader, engine: TraceQLEngine, max_trace_spans: int = 100
             query, lo, hi = _metrics_query(params)
             step = _step(params, lo, hi)
             exemplars = _int(params, "exemplars", 100)
-            series = query_range(engine, query, lo, hi, step, exemplars)
-            return JSONResponse(formats.query_range_json(series))
+            inspection = Inspection()
+            series = query_range(engine, query, lo, hi, step, exemplars, inspection)
+            return JSONResponse(formats.query_range_json(series, _partial(inspection, engine)))
         return _handle(request, compute)
 
     @api.get("/api/metrics/query")
     def metrics_instant(request: Request) -> Response:
         def compute() -> Response:
             query, lo, hi = _metrics_query(request.query_params)
-            series = query_range(engine, query, lo, hi, max(1, hi - lo), 0)
-            return JSONResponse(formats.query_instant_json(series))
+            inspection = Inspection()
+            series = query_range(engine, query, lo, hi, max(1, hi - lo), 0, inspection)
+            return JSONResponse(formats.query_instant_json(series, _partial(inspection, engine)))
         return _handle(request, compute)
 
     return api
+
+
+def _partial(inspection: Inspection, engine: TraceQLEngine) -> str:
+    if not inspection.truncated:
+        return ""
+    return (f"partial result: the query needs traces evaluated one by one and stopped after the "
+            f"{engine.max_inspected_traces} most recent candidates")
 
 
 def _handle(request: Request, compute: Callable[[], Response]) -> Response:

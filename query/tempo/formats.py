@@ -152,17 +152,27 @@ def _text(value: Any) -> str:
 
 
 # --- metrics ------------------------------------------------------------------------------------
-def query_range_json(series: list[Series]) -> Json:
-    return {"series": [{
+def query_range_json(series: list[Series], partial: str = "") -> Json:
+    body: Json = {"series": [{
         "labels": [key_value(k, v) for k, v in s.labels],
         "samples": [{"timestampMs": str(ts), "value": v} for ts, v in sorted(s.samples.items())],
         "exemplars": [{"labels": [key_value("trace:id", trace_id)], "value": value,
                        "timestampMs": str(ts)} for trace_id, ts, value in s.exemplars],
-    } for s in series], "metrics": {"completedJobs": 1, "totalJobs": 1}, "status": "COMPLETE"}
+    } for s in series], "metrics": {"completedJobs": 1, "totalJobs": 1}}
+    return _with_status(body, partial)
 
 
-def query_instant_json(series: list[Series]) -> Json:
-    return {"series": [{
+def query_instant_json(series: list[Series], partial: str = "") -> Json:
+    body: Json = {"series": [{
         "labels": [key_value(k, v) for k, v in s.labels],
         "value": next(iter(s.samples.values()), 0.0),
     } for s in series], "metrics": {"completedJobs": 1, "totalJobs": 1}}
+    return _with_status(body, partial)
+
+
+def _with_status(body: Json, partial: str) -> Json:
+    """``status`` PARTIAL and ``message`` when the result is incomplete (both in tempo.proto)."""
+    body["status"] = "PARTIAL" if partial else "COMPLETE"
+    if partial:
+        body["message"] = partial
+    return body

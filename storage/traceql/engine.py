@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the reader runs Jaeger searches through this engine: no imp
 
 _ROW_COLUMNS = ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "duration_nano",
                 "name", "service_name", "status_code")
-_MIN_PAGE = 200
+_MIN_PAGE, _MAX_PAGE = 200, 20_000
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -48,28 +48,42 @@ class TraceSummary:
     services: dict[str, tuple[int, int]]  # service -> (spans, errors)
 
 
+@dataclass
+class Inspection:
+    """What a search looked at: ``truncated`` when it stopped at ``max_inspected_traces``."""
+
+    traces: int = 0
+    truncated: bool = False
+
+
 class TraceQLEngine:
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, max_inspected_traces: int = 100_000) -> None:
         self.reader = reader
+        # Queries that SQL cannot answer alone (structural operators, pipelines) evaluate candidate
+        # traces in Python; past this many the search stops and says so (Tempo bounds its jobs too).
+        self.max_inspected_traces = max_inspected_traces
 
     def search(self, query: m.Query, start_ns: int, end_ns: int, limit: int,
-               extra_values: tuple[m.FieldExpr, ...] = ()) -> list[MatchedTrace]:
+               inspection: Inspection | None = None) -> list[MatchedTrace]:
         """Traces matching the query's spanset part, newest first, at most ``limit``."""
-        return list(self.iter_matches(query.pipeline, start_ns, end_ns, limit, extra_values))
+        return list(self.iter_matches(Plan(query.pipeline), start_ns, end_ns, limit, inspection))
 
-    def iter_matches(self, pipeline: m.Pipeline, start_ns: int, end_ns: int, limit: int | None,
-                     extra_values: tuple[m.FieldExpr, ...] = (), plan_override: Plan | None = None
-                     ) -> Iterator[MatchedTrace]:
-        plan = plan_override or Plan(pipeline, extra_values)
+    def iter_matches(self, plan: Plan, start_ns: int, end_ns: int, limit: int | None,
+                     inspection: Inspection | None = None) -> Iterator[MatchedTrace]:
+        seen = inspection if inspection is not None else Inspection()
         evaluator = Evaluator(plan.filter_index, plan.value_index)
         ids = self._candidates(plan, start_ns, end_ns, limit if plan.exact else None)
+        if len(ids) > self.max_inspected_traces:
+            ids, seen.truncated = ids[:self.max_inspected_traces], True
+        found, offset = 0, 0
         page_size = max(_MIN_PAGE, 4 * (limit or 0))
-        found = 0
-        for offset in range(0, len(ids), page_size):
+        while offset < len(ids):
+            # Pages grow geometrically: a rare structural match costs O(log n) scans, not n / page.
             page = ids[offset:offset + page_size]
+            offset, page_size = offset + len(page), min(page_size * 4, _MAX_PAGE)
+            seen.traces += len(page)
             for trace_id, rows in self._rows(plan, page, start_ns, end_ns):
-                trace = _trace(plan, rows)
-                spansets = evaluator.run(plan.pipeline, trace)
+                spansets = evaluator.run(plan.pipeline, _trace(plan, rows))
                 if not spansets:
                     continue
                 yield MatchedTrace(trace_id, rows, spansets, plan.values)
@@ -92,8 +106,9 @@ class TraceQLEngine:
             SELECT trace_id, service_name, min(start_time_unix_nano) AS lo, max(end_time_unix_nano) AS hi,
                    count(*) AS spans, count(*) FILTER (WHERE status_code = 2) AS errors,
                    arg_min(name, start_time_unix_nano) FILTER (WHERE parent_span_id IS NULL) AS root
-            FROM {spans} WHERE list_contains($ids, trace_id) GROUP BY trace_id, service_name"""
-        table = self.reader.run_sql(sql, {"ids": trace_ids}, trace_ids=trace_ids)
+            FROM {spans} WHERE trace_id IN (SELECT trace_id FROM _ids) GROUP BY trace_id, service_name"""
+        ids = pa.table({"trace_id": pa.array(trace_ids, pa.binary(16))})
+        table = self.reader.run_sql(sql, {}, trace_ids=trace_ids, tables={"_ids": ids})
         out: dict[bytes, TraceSummary] = {}
         for row in table.to_pylist():
             s = out.setdefault(row["trace_id"], TraceSummary("", "", row["lo"], row["hi"], {}))
@@ -133,10 +148,12 @@ class TraceQLEngine:
                    *(f"({sql}) AS f{n}" for n, sql in enumerate(plan.filter_sql)),
                    *(f"({sql}) AS v{n}" for n, sql in enumerate(plan.value_sql))]
         sql = (f"SELECT {', '.join(columns)} FROM {self._source(plan)} "
-               f"WHERE list_contains($ids, trace_id) AND ({plan.row_filter()}) "
+               f"WHERE trace_id IN (SELECT trace_id FROM _page) AND ({plan.row_filter()}) "
                "ORDER BY trace_id, start_time_unix_nano, span_id")
-        params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns, "ids": ids}
-        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, trace_ids=ids)
+        params = {**plan.compiler.params, "lo": start_ns, "hi": end_ns}
+        page = pa.table({"trace_id": pa.array(ids, pa.binary(16))})
+        table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, trace_ids=ids,
+                                    tables={"_page": page})
         by_trace = _group_rows(table, plan)
         for trace_id in ids:  # keep the newest-first order of the candidates
             rows = by_trace.get(trace_id)

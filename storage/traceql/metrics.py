@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
-from spanlake.storage.traceql.engine import TraceQLEngine, used_params
+from spanlake.storage.traceql.engine import Inspection, TraceQLEngine, used_params
 from spanlake.storage.traceql.errors import TraceQLError, Unsupported
 from spanlake.storage.traceql.plan import Plan
 from spanlake.storage.traceql.values import ValueSpec, value_spec
@@ -35,7 +35,7 @@ class Series:
 
 
 def query_range(engine: TraceQLEngine, query: m.Query, start_ns: int, end_ns: int, step_ns: int,
-                max_exemplars: int = 0) -> list[Series]:
+                max_exemplars: int = 0, inspection: Inspection | None = None) -> list[Series]:
     """The series of a metrics query over ``[start, end)`` in buckets of ``step``."""
     metric = query.metrics
     if metric is None:
@@ -49,7 +49,7 @@ def query_range(engine: TraceQLEngine, query: m.Query, start_ns: int, end_ns: in
     if metric.fn not in ("rate", "count_over_time") and metric.expr is None:
         raise TraceQLError(f"{metric.fn} needs an argument")
     plan = Plan(query.pipeline, (*metric.by, *((metric.expr,) if metric.expr is not None else ())))
-    rows = _aggregate(engine, plan, metric, start_ns, end_ns, step_ns)
+    rows = _aggregate(engine, plan, metric, start_ns, end_ns, step_ns, inspection or Inspection())
     series = _series(rows, metric, start_ns, step_ns, (end_ns - start_ns + step_ns - 1) // step_ns)
     if query.second_stage is not None:
         series = _top(series, query.second_stage)
@@ -59,7 +59,7 @@ def query_range(engine: TraceQLEngine, query: m.Query, start_ns: int, end_ns: in
 
 # --- the matched-spans relation -----------------------------------------------------------------
 def _aggregate(engine: TraceQLEngine, plan: Plan, metric: m.MetricsAggregate, start_ns: int,
-               end_ns: int, step_ns: int) -> list[dict[str, Any]]:
+               end_ns: int, step_ns: int, inspection: Inspection) -> list[dict[str, Any]]:
     by = [value_spec(e) for e in metric.by]
     val = value_spec(metric.expr) if metric.expr is not None else None
     simple = len(plan.pipeline.stages) == 1 and isinstance(plan.pipeline.stages[0], m.SpansetFilter) \
@@ -81,7 +81,7 @@ def _aggregate(engine: TraceQLEngine, plan: Plan, metric: m.MetricsAggregate, st
                     f"{''.join(', ' + g for g in groups)} FROM {source} WHERE {cond})")
         params.update(plan.compiler.params)
     else:
-        tables["_matched"] = _matched_table(engine, plan, by, val, start_ns, end_ns)
+        tables["_matched"] = _matched_table(engine, plan, by, val, start_ns, end_ns, inspection)
         relation = "_matched"
     group_cols = [f"g{n}" for n in range(len(by))]
     if metric.fn == "histogram_over_time":
@@ -100,11 +100,11 @@ def _aggregate(engine: TraceQLEngine, plan: Plan, metric: m.MetricsAggregate, st
 
 
 def _matched_table(engine: TraceQLEngine, plan: Plan, by: list[ValueSpec], val: ValueSpec | None,
-                   start_ns: int, end_ns: int) -> pa.Table:
+                   start_ns: int, end_ns: int, inspection: Inspection) -> pa.Table:
     """Matched spans of a query that needs the per-trace evaluation, as the relation above."""
     ids, ts, vals = [], [], []
     groups: list[list[str | None]] = [[] for _ in by]
-    for match in engine.iter_matches(plan.pipeline, start_ns, end_ns - 1, None, plan_override=plan):
+    for match in engine.iter_matches(plan, start_ns, end_ns - 1, None, inspection):
         for n in sorted({n for s in match.spansets for n in s.spans}):
             row = match.rows[n]
             ids.append(match.trace_id)

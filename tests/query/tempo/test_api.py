@@ -261,3 +261,17 @@ def test_bad_parameters_are_400(client: TestClient, params: dict[str, str], mess
 def test_metrics_query_is_refused_by_search(client: TestClient) -> None:
     r = client.get("/tempo/api/search", params={"q": "{} | rate()"})
     assert r.status_code == 400 and "query_range" in r.text
+
+
+def test_capped_metrics_are_partial(store: SegmentStore) -> None:
+    from fastapi import FastAPI
+
+    from spanlake.query.tempo.api import router
+    from spanlake.storage.traceql.engine import TraceQLEngine
+
+    app = FastAPI()
+    app.include_router(router(store, TraceQLEngine(store.reader, max_inspected_traces=3)))
+    params = {"q": "{} >> {} | count_over_time()", "start": START, "end": END, "step": "60s"}
+    body = TestClient(app).get("/tempo/api/metrics/query_range", params=params).json()
+    assert body["status"] == "PARTIAL" and "3 most recent" in body["message"]
+    assert unknown_fields(body, "QueryRangeResponse") == []

@@ -118,3 +118,31 @@ def random_query(rng: random.Random) -> str:
 @pytest.mark.parametrize("seed", range(150))
 def test_random_query_matches_the_oracle(engine: TraceQLEngine, spans: pa.Table, seed: int) -> None:
     check(engine, spans, random_query(random.Random(seed)))
+
+
+PAGED = [q for q in CORPUS if ">>" in q or "| count()" in q][:40]
+
+
+@pytest.mark.parametrize("text", PAGED)
+def test_small_growing_pages_give_the_same_answer(engine: TraceQLEngine, spans: pa.Table, text: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates are evaluated page by page (2, 8, 8... traces here): order and limit survive."""
+    from spanlake.storage.traceql import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_MIN_PAGE", 2)
+    monkeypatch.setattr(engine_module, "_MAX_PAGE", 8)
+    check(engine, spans, text)
+    check(engine, spans, text, limit=5)
+
+
+def test_inspection_stops_at_the_cap_and_says_so(engine: TraceQLEngine, spans: pa.Table) -> None:
+    from spanlake.storage.traceql.engine import Inspection, TraceQLEngine
+
+    capped = TraceQLEngine(engine.reader, max_inspected_traces=10)
+    inspection = Inspection()
+    query = parse("{} >> {}")
+    got = engine_answer(capped.search(query, LO, HI, 1000, inspection))
+    assert inspection.truncated and inspection.traces == 10
+    expected = oracle_answer(oracle.search(spans, query, LO, HI))
+    newest_ten = {t for t, _ in oracle_answer(oracle.search(spans, parse("{}"), LO, HI))[:10]}
+    assert got == [e for e in expected if e[0] in newest_ten]
