@@ -22,7 +22,7 @@ from starlette.datastructures import QueryParams
 from spanlake.query.ids import TraceIDError, parse_trace_id
 from spanlake.query.params import ParamError, parse_go_duration
 from spanlake.query.tempo import formats
-from spanlake.query.traceql.parser import parse
+from spanlake.query.traceql.parser import TOO_DEEP, parse
 from spanlake.storage.api import SpanReader
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql import tags
@@ -177,6 +177,8 @@ def _handle(request: Request, compute: Callable[[], Response]) -> Response:
         return PlainTextResponse(str(exc), status_code=400)
     except NotFound as exc:
         return PlainTextResponse(str(exc), status_code=404)
+    except RecursionError:  # a query that parsed but nests too deeply to compile
+        return PlainTextResponse(TOO_DEEP, status_code=400)
     except Exception as exc:  # a storage failure
         log.exception("tempo query failed: %s", request.url)
         return PlainTextResponse(f"internal error: {exc}", status_code=500)
@@ -246,10 +248,7 @@ def legacy_filter(params: QueryParams) -> m.SpansetFilter:
         if text:
             limit = m.Static("duration", parse_go_duration(text))
             conds.append(m.BinaryOp(op, m.Intrinsic("duration"), limit))
-    expr: m.FieldExpr = m.Static("bool", True)
-    for n, cond in enumerate(conds):
-        expr = cond if n == 0 else m.BinaryOp("&&", expr, cond)
-    return m.SpansetFilter(expr)
+    return m.SpansetFilter(m.all_of(conds))
 
 
 def _legacy_tag(key: str, value: str) -> m.FieldExpr:

@@ -17,6 +17,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.errors import TraceQLError, Unsupported
 
+MAX_QUERY_CHARS = 64 * 1024
+TOO_DEEP = "query too complex: its conditions nest too deeply; split it or use fewer conditions"
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
             "m": 60_000_000_000, "h": 3_600_000_000_000}
@@ -52,6 +54,8 @@ def parse(text: str) -> m.Query:
     """Parse a TraceQL query; ``TraceQLError`` says what is wrong and where."""
     if not text.strip():
         raise TraceQLError("empty query: write a spanset filter such as {} or {status = error}")
+    if len(text) > MAX_QUERY_CHARS:
+        raise TraceQLError(f"query too long: {len(text)} characters, at most {MAX_QUERY_CHARS}")
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as e:
@@ -62,6 +66,8 @@ def parse(text: str) -> m.Query:
         if isinstance(e.orig_exc, TraceQLError):
             raise e.orig_exc from None
         raise
+    except RecursionError:
+        raise TraceQLError(TOO_DEEP) from None
     return query
 
 

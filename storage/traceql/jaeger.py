@@ -39,9 +39,7 @@ def to_filter(query: TraceQuery) -> tuple[m.SpansetFilter, int, int]:
         conds.append(m.BinaryOp("<=", m.Intrinsic("duration"), m.Static("duration", query.duration_max_ns)))
     for key, value in query.attributes.items():
         conds.append(tag(key, str(value)))
-    expr: m.FieldExpr = m.Static("bool", True)
-    for n, cond in enumerate(conds):
-        expr = cond if n == 0 else m.BinaryOp("&&", expr, cond)
+    expr = m.all_of(conds)
     lo = _MIN_NS if query.start_time_min_ns is None else query.start_time_min_ns
     hi = _MAX_NS if query.start_time_max_ns is None else query.start_time_max_ns
     return m.SpansetFilter(expr), lo, hi

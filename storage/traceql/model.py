@@ -159,3 +159,14 @@ class Query:
     metrics: MetricsAggregate | MetricsCompare | None = None
     second_stage: TopK | None = None
     hints: dict[str, Any] = field(default_factory=dict)  # ``with(...)``: accepted, mostly advisory
+
+
+def all_of(conds: list[FieldExpr]) -> FieldExpr:
+    """``a && b && ...`` as a balanced tree (depth log n: compiling it never recurses deeply);
+    ``true`` when there are none."""
+    if not conds:
+        return Static("bool", True)
+    if len(conds) == 1:
+        return conds[0]
+    mid = len(conds) // 2
+    return BinaryOp("&&", all_of(conds[:mid]), all_of(conds[mid:]))

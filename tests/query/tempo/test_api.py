@@ -275,3 +275,15 @@ def test_capped_metrics_are_partial(store: SegmentStore) -> None:
     body = TestClient(app).get("/tempo/api/metrics/query_range", params=params).json()
     assert body["status"] == "PARTIAL" and "3 most recent" in body["message"]
     assert unknown_fields(body, "QueryRangeResponse") == []
+
+
+@pytest.mark.parametrize("q", [
+    "{ " + " && ".join(['name = "a"'] * 2000) + " }",
+    "{ " + " && ".join(['name = "a"'] * 600) + " }",
+    "{ " + "(" * 3000 + 'name = "a"' + ")" * 3000 + " }",
+])
+def test_huge_or_deep_queries_are_400_not_500(client: TestClient, q: str) -> None:
+    r = client.get("/tempo/api/search", params={"q": q})
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        assert "too" in r.text

@@ -141,3 +141,12 @@ def test_invalid_queries_explain_themselves(text: str, message: str) -> None:
                                           ("1h30m", 5400 * 10**9), ("100us", 100_000), ("3µs", 3000)])
 def test_durations(text: str, ns: int) -> None:
     assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{ " + " && ".join(['name = "a"'] * 3000) + " }", "too complex"),
+    ('{ name = "' + "x" * 70_000 + '" }', "too long"),
+])
+def test_oversized_queries_are_refused(text: str, message: str) -> None:
+    with pytest.raises(TraceQLError, match=message):
+        parse(text)

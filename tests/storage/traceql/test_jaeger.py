@@ -39,11 +39,22 @@ def test_fields_become_one_filter_and_a_window() -> None:
     spanset, lo, hi = to_filter(TraceQuery(service_name="api", operation_name="GET", span_kind=2,
                                            duration_min_ns=5, start_time_min_ns=10, start_time_max_ns=20))
     assert (lo, hi) == (10, 20)
-    assert spanset.expr == m.BinaryOp("&&", m.BinaryOp("&&", m.BinaryOp(
-        "&&", m.BinaryOp("=", m.Attribute("resource", "service.name"), m.Static("string", "api")),
-        m.BinaryOp("=", m.Intrinsic("name"), m.Static("string", "GET"))),
-        m.BinaryOp("=", m.Intrinsic("kind"), m.Static("kind", "server"))),
-        m.BinaryOp(">=", m.Intrinsic("duration"), m.Static("duration", 5)))
+    assert spanset.expr == m.BinaryOp(
+        "&&",
+        m.BinaryOp("&&", m.BinaryOp("=", m.Attribute("resource", "service.name"), m.Static("string", "api")),
+                   m.BinaryOp("=", m.Intrinsic("name"), m.Static("string", "GET"))),
+        m.BinaryOp("&&", m.BinaryOp("=", m.Intrinsic("kind"), m.Static("kind", "server")),
+                   m.BinaryOp(">=", m.Intrinsic("duration"), m.Static("duration", 5))))
+
+
+def test_a_thousand_tags_compile(tmp_path: Path) -> None:
+    """Conditions form a balanced tree, so a search with many tags never recurses deeply."""
+    store = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
+    try:
+        tags = {f"k{n}": "v" for n in range(1000)}
+        assert store.find_trace_ids(TraceQuery(attributes=tags)) == []
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")
