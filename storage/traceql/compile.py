@@ -64,6 +64,10 @@ class Compiler:
         return typed
 
     def _bool(self, expr: m.FieldExpr, ctx: str) -> str:
+        group = group_level(expr) if not ctx else ""
+        if group:  # conditions on event (link) fields joined by && / ||: all on one event (link)
+            var, column = ("e", "events") if group == "event" else ("l", "links")
+            return f"(len(list_filter({column}, lambda {var}: {self._bool(expr, var)})) > 0)"
         if isinstance(expr, m.BinaryOp) and expr.op in ("&&", "||"):
             joiner = " AND " if expr.op == "&&" else " OR "
             return f"({self._bool(expr.lhs, ctx)}{joiner}{self._bool(expr.rhs, ctx)})"
@@ -296,6 +300,22 @@ def _root_test(expr: m.BinaryOp) -> str | None:
 
 _CMP_PY = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def group_level(expr: m.FieldExpr) -> str:
+    """"event" ("link") when ``expr`` joins, with && and ||, only comparisons of event (link) fields:
+    such a group holds when one event (link) satisfies all of it, as in Tempo."""
+    if not (isinstance(expr, m.BinaryOp) and expr.op in ("&&", "||")):
+        return ""
+    levels = set()
+    for side in (expr.lhs, expr.rhs):
+        if isinstance(side, m.BinaryOp) and side.op in ("&&", "||"):
+            levels.add(group_level(side))
+        elif isinstance(side, m.BinaryOp) and (side.op in _CMP or side.op in ("=~", "!~")):
+            levels.add(_level(side))
+        else:
+            return ""
+    return levels.pop() if len(levels) == 1 and "" not in levels else ""
 
 
 def _level(expr: m.FieldExpr) -> str:

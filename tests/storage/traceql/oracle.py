@@ -217,6 +217,10 @@ def matches(e: m.FieldExpr, span: dict[str, Any], view: TraceView) -> bool:
 
 
 def _bool(e: m.FieldExpr, span: dict[str, Any], view: TraceView, sub: Sub) -> bool:
+    group = _event_group(e) if sub is None else ""
+    if group:  # event (link) conditions joined by && / ||: on one and the same event (link)
+        items = span["events"] if group == "event" else span["links"]
+        return any(_bool(e, span, view, (group, item)) for item in items)
     if isinstance(e, m.BinaryOp) and e.op == "&&":
         return _bool(e.lhs, span, view, sub) and _bool(e.rhs, span, view, sub)
     if isinstance(e, m.BinaryOp) and e.op == "||":
@@ -237,6 +241,21 @@ def _bool(e: m.FieldExpr, span: dict[str, Any], view: TraceView, sub: Sub) -> bo
         items = span["events"] if level == "event" else span["links"]
         return any(_bool(e, span, view, (level, item)) for item in items)
     return _compare(e.op, _val(e.lhs, span, view, sub), _val(e.rhs, span, view, sub))
+
+
+def _event_group(e: m.FieldExpr) -> str:
+    """The level shared by every comparison of an &&/|| tree of comparisons, else ""."""
+    if not (isinstance(e, m.BinaryOp) and e.op in ("&&", "||")):
+        return ""
+    found = []
+    for side in (e.lhs, e.rhs):
+        if isinstance(side, m.BinaryOp) and side.op in ("&&", "||"):
+            found.append(_event_group(side))
+        elif isinstance(side, m.BinaryOp) and side.op in (*OPS, "=~", "!~"):
+            found.append(_level(side))
+        else:
+            return ""
+    return found[0] if found[0] and all(f == found[0] for f in found) else ""
 
 
 def _level(e: m.FieldExpr) -> str:

@@ -58,6 +58,12 @@ def _trace(rng: random.Random, t: int) -> list[dict[str, Any]]:
                            "attributes": attrs({"exception.type": rng.choice(["IOError", "Timeout"]),
                                                 "attempt": rng.randint(1, 3)}),
                            "dropped_attributes_count": 0})
+        extra = random.Random(t * 1000 + s)  # its own stream: the draws above stay as they were
+        if events and extra.random() < 0.5:  # a second event, so "on one and the same event" matters
+            events.append({"time_unix_nano": begin + 4 * MS, "name": extra.choice(["exception", "retry"]),
+                           "attributes": attrs({"exception.type": extra.choice(["IOError", "Timeout"]),
+                                                "attempt": extra.randint(1, 3)}),
+                           "dropped_attributes_count": 0})
         links = []
         if rng.random() < 0.1:
             links.append({"trace_id": tid(rng.randint(1, 40)), "span_id": sid(1), "trace_state": "",
