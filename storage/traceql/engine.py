@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from spanlake.storage.traceql import model as m
+from spanlake.storage.traceql import prune
 from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
 from spanlake.storage.traceql.evaluate import Evaluator, Spanset, Trace
 from spanlake.storage.traceql.plan import Plan
@@ -138,6 +139,8 @@ class TraceQLEngine:
         if limit is not None:
             sql += " LIMIT $limit"
             params["limit"] = limit
+        if segment_filter is None and not plan.compiler.uses_trace_stats:
+            segment_filter = prune.segment_filter(plan.filters)
         table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns,
                                     segment_filter=segment_filter)
         return [bytes(t) for t in table.column("trace_id").to_pylist()]

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from spanlake.storage.traceql import model as m
+from spanlake.storage.traceql import prune
 from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
 from spanlake.storage.traceql.engine import Inspection, TraceQLEngine, used_params
 from spanlake.storage.traceql.errors import TraceQLError, Unsupported
@@ -94,7 +95,9 @@ def _aggregate(engine: TraceQLEngine, plan: Plan, metric: m.MetricsAggregate, st
     keys = ["(ts - $lo) // $step AS b", *group_cols]
     sql = (f"SELECT {', '.join(keys + aggregates)} FROM {relation} "
            f"WHERE ts >= $lo AND ts < $hi GROUP BY ALL")
-    table = engine.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, tables=tables)
+    skip = prune.segment_filter(plan.filters) if simple and not plan.compiler.uses_trace_stats else None
+    table = engine.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns, tables=tables,
+                                  segment_filter=skip)
     rows: list[dict[str, Any]] = table.to_pylist()
     return rows
 

@@ -34,9 +34,11 @@ def spans() -> pa.Table:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, spans: pa.Table) -> Iterator[TraceQLEngine]:
     store = SegmentStore(Path(tmp_path_factory.mktemp("corpus")), StoreConfig(flush_interval_s=3600))
-    store.write(spans.slice(0, spans.num_rows // 2))
-    store.flush()
-    store.write(spans.slice(spans.num_rows // 2))
+    quarter = spans.num_rows // 4
+    for n in range(4):  # three segments (so segment pruning has something to skip) and the tail
+        store.write(spans.slice(n * quarter, quarter if n < 3 else None))
+        if n < 3:
+            store.flush()
     yield TraceQLEngine(store.reader)
     store.close()
 
@@ -59,6 +61,18 @@ def check(engine: TraceQLEngine, spans: pa.Table, text: str, limit: int = 1000) 
     got = engine_answer(engine.search(query, LO, HI, limit))
     assert got == expected, text
     return len(expected)
+
+
+def test_segments_that_cannot_match_are_skipped(engine: TraceQLEngine) -> None:
+    from spanlake.storage.traceql.prune import segment_filter
+
+    segments = engine.reader._snapshot().segments
+    assert len(segments) == 3
+    nowhere = segment_filter([parse('{ span.http.method = "PATCH" && duration > 1s }').pipeline.stages[0]])
+    assert nowhere is not None and not any(nowhere(s) for s in segments)
+    service = segment_filter([parse('{ resource.service.name = "db" }').pipeline.stages[0]])
+    assert service is not None and all(service(s) == ("db" in s.meta["services"]) for s in segments)
+    assert segment_filter([parse("{ duration > 1s }").pipeline.stages[0]]) is None
 
 
 def test_corpus_has_at_least_300_queries() -> None:
