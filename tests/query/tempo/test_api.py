@@ -287,3 +287,22 @@ def test_huge_or_deep_queries_are_400_not_500(client: TestClient, q: str) -> Non
     assert r.status_code in (200, 400), r.text
     if r.status_code == 400:
         assert "too" in r.text
+
+
+def test_duration_values_are_go_durations(client: TestClient, store: SegmentStore) -> None:
+    from spanlake.query.traceql.parser import parse_duration
+
+    values = client.get("/tempo/api/v2/search/tag/duration/values").json()["tagValues"]
+    durations = {int(d) for d in store.snapshot().tail.column("duration_nano").to_pylist()}
+    assert values and all(v["type"] == "duration" for v in values)
+    assert durations & {parse_duration(v["value"]) for v in values}
+
+
+def test_event_and_trace_level_tag_values(client: TestClient) -> None:
+    events = client.get("/tempo/api/v2/search/tag/event:name/values").json()["tagValues"]
+    assert {v["value"] for v in events} == {"exception", "retry"}
+    names = client.get("/tempo/api/v2/search/tag/name/values",
+                       params={"q": '{ trace:rootService = "frontend" && span:parentID = nil }'})
+    assert names.status_code == 200 and names.json()["tagValues"]
+    roots = client.get("/tempo/api/v2/search/tag/trace:rootService/values").json()["tagValues"]
+    assert {v["value"] for v in roots} <= {"frontend", "api"}
