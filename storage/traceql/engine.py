@@ -174,6 +174,7 @@ def _group_rows(table: pa.Table, plan: Plan) -> dict[bytes, list[dict[str, Any]]
     out: dict[bytes, list[dict[str, Any]]] = {}
     for row in table.to_pylist():
         for n, spec in enumerate(plan.values):
+            row[f"r{n}"] = row[f"v{n}"]  # as DuckDB gave it (typed text for attributes: group keys)
             row[f"v{n}"] = to_python(spec, row[f"v{n}"])
         out.setdefault(row["trace_id"], []).append(row)
     return out

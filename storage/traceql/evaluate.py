@@ -193,13 +193,14 @@ class Evaluator:
 
     def _group(self, stage: m.GroupBy, trace: Trace, s: Spanset) -> list[Spanset]:
         columns = [(expr, trace.values[self.value_index(expr)]) for expr in stage.exprs]
-        groups: dict[tuple[Any, ...], set[int]] = {}
+        groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], set[int]]] = {}
         for n in sorted(s.spans):
-            key = tuple(_hashable(col[n]) for _, col in columns)
-            groups.setdefault(key, set()).add(n)
+            values = tuple(col[n] for _, col in columns)
+            key = tuple(_hashable(v) for v in values)
+            groups.setdefault(key, (values, set()))[1].add(n)
         out = []
-        for key, spans in groups.items():
-            labels = tuple((_label(expr), value) for (expr, _), value in zip(columns, key, strict=True))
+        for values, spans in groups.values():
+            labels = tuple((_label(expr), value) for (expr, _), value in zip(columns, values, strict=True))
             out.append(Spanset(frozenset(spans), s.labels + labels, s.scalars))
         return out
 
@@ -255,11 +256,12 @@ def arithmetic(op: str, a: float, b: float) -> float | None:
 
 
 def _hashable(value: Any) -> Any:
+    """A group key that keeps types apart: int 1, double 1.0 and true are different values."""
     if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
+        return ("list", tuple(_hashable(v) for v in value))
     if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    return value
+        return ("map", tuple(sorted((k, _hashable(v)) for k, v in value.items())))
+    return (type(value).__name__, value)
 
 
 def _label(expr: m.FieldExpr) -> str:

@@ -22,7 +22,7 @@ from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW
 from spanlake.storage.traceql.engine import Inspection, TraceQLEngine, used_params
 from spanlake.storage.traceql.errors import TraceQLError, Unsupported
 from spanlake.storage.traceql.plan import Plan
-from spanlake.storage.traceql.values import ValueSpec, value_spec
+from spanlake.storage.traceql.values import ValueSpec, decode_text, value_spec
 
 Label = tuple[str, Any]
 _COUNTING = ("rate", "count_over_time", "histogram_over_time")
@@ -115,7 +115,8 @@ def _matched_table(engine: TraceQLEngine, plan: Plan, by: list[ValueSpec], val: 
             raw = row[f"v{plan.value_index(val.expr)}"] if val is not None else None
             vals.append(_number(raw, val))
             for g, spec in zip(groups, by, strict=True):
-                g.append(encode(row[f"v{plan.value_index(spec.expr)}"]))
+                n = plan.value_index(spec.expr)
+                g.append(row[f"r{n}"] if spec.kind == "attr" else encode(row[f"v{n}"]))
     columns: dict[str, Any] = {"trace_id": pa.array(ids, pa.binary(16)), "ts": pa.array(ts, pa.int64()),
                                "val": pa.array(vals, pa.float64())}
     columns.update({f"g{n}": pa.array(g, pa.string()) for n, g in enumerate(groups)})
@@ -124,7 +125,7 @@ def _matched_table(engine: TraceQLEngine, plan: Plan, by: list[ValueSpec], val: 
 
 # --- typed group text ---------------------------------------------------------------------------
 def encode(value: Any) -> str | None:
-    """A typed value as group text (the Python twin of ``_encode_sql``)."""
+    """A typed value as group text (the Python twin of ``values.attr_text_sql``)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -136,29 +137,15 @@ def encode(value: Any) -> str | None:
     return f"s:{value}"
 
 
-def decode(text: str | None) -> Any:
-    if text is None:
-        return None
-    kind, _, body = text.partition(":")
-    if kind == "b":
-        return body == "true"
-    if kind == "i":
-        return int(body)
-    if kind == "f":
-        return float(body)
-    return body
+decode = decode_text
 
 
 def _encode_sql(sql: str, spec: ValueSpec) -> str:
-    if spec.kind == "attr":
-        # list_transform over a one-item list binds the struct to x once, instead of reading it per member
-        encoded = (f"list_transform([{sql}], lambda x: CASE x.type WHEN 1 THEN 's:' || x.str "
-                   f"WHEN 2 THEN 'b:' || x.bool::VARCHAR WHEN 3 THEN 'i:' || x.int::VARCHAR "
-                   f"WHEN 4 THEN 'f:' || x.double::VARCHAR END)[1]")
+    if spec.kind == "attr":  # already typed text (values.attr_text_sql)
         if spec.expr == m.Attribute("resource", "service.name"):
             # the column holds the string service.name (see compile._service_equality)
-            return f"CASE WHEN service_name <> '' THEN 's:' || service_name ELSE {encoded} END"
-        return encoded
+            return f"CASE WHEN service_name <> '' THEN 's:' || service_name ELSE {sql} END"
+        return sql
     if spec.kind == "status":
         return f"('s:' || CASE {sql} WHEN 0 THEN 'unset' WHEN 1 THEN 'ok' WHEN 2 THEN 'error' END)"
     if spec.kind == "kind":
@@ -169,9 +156,9 @@ def _encode_sql(sql: str, spec: ValueSpec) -> str:
 
 
 def _number_sql(sql: str, spec: ValueSpec) -> str:
-    if spec.kind == "attr":
-        return (f"list_transform([{sql}], lambda x: CASE x.type WHEN 3 THEN x.int::DOUBLE "
-                f"WHEN 4 THEN x.double END)[1]")
+    if spec.kind == "attr":  # the number of typed text i:... or f:...
+        return (f"list_transform([{sql}], lambda x: CASE WHEN x[1:2] IN ('i:', 'f:') "
+                f"THEN x[3:]::DOUBLE END)[1]")
     if spec.kind == "duration":
         return f"(({sql}) / 1e9)"
     if spec.kind == "num":

@@ -6,11 +6,12 @@ Each becomes one SQL column; ``to_python`` turns what DuckDB returns into a type
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
 from spanlake.storage.attributes import attr_value
-from spanlake.storage.schema import SPAN_KIND_NAMES
+from spanlake.storage.schema import SPAN_KIND_NAMES, ValueType
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.compile import INTRINSIC_SQL, TRACE_INTRINSICS, TREE_INTRINSICS, Compiler
 
@@ -68,15 +69,7 @@ def value_sql(spec: ValueSpec, compiler: Compiler) -> str:
     if spec.kind == "tree":
         return "NULL"
     if isinstance(expr, m.Attribute):
-        if expr.scope in ("event", "link"):
-            var, column = ("e", "events") if expr.scope == "event" else ("l", "links")
-            inner = compiler.attribute_list(expr, var)
-            return f"flatten(list_transform({column}, lambda {var}: {inner}))[1]"
-        if not expr.scope:
-            span = compiler.attribute_list(m.Attribute("span", expr.name), "")
-            resource = compiler.attribute_list(m.Attribute("resource", expr.name), "")
-            return f"coalesce(({span})[1], ({resource})[1])"
-        return f"({compiler.attribute_list(expr, '')})[1]"
+        return attr_text_sql(_attribute_struct_sql(expr, compiler))
     if isinstance(expr, m.Intrinsic):
         if expr.name in _FIRST:
             return _FIRST[expr.name][0]
@@ -89,12 +82,56 @@ def value_sql(spec: ValueSpec, compiler: Compiler) -> str:
     return compiler.attr_number(typed.sql) if typed.type == "attrs" else typed.sql
 
 
+def _attribute_struct_sql(expr: m.Attribute, compiler: Compiler) -> str:
+    """The first attribute struct ``expr`` names on a span (span before resource when unscoped)."""
+    if expr.scope in ("event", "link"):
+        var, column = ("e", "events") if expr.scope == "event" else ("l", "links")
+        inner = compiler.attribute_list(expr, var)
+        return f"flatten(list_transform({column}, lambda {var}: {inner}))[1]"
+    if not expr.scope:
+        span = compiler.attribute_list(m.Attribute("span", expr.name), "")
+        resource = compiler.attribute_list(m.Attribute("resource", expr.name), "")
+        return f"coalesce(({span})[1], ({resource})[1])"
+    return f"({compiler.attribute_list(expr, '')})[1]"
+
+
+def attr_text_sql(struct_sql: str) -> str:
+    """An attribute struct as typed text (``s:api``, ``i:500``, ``f:0.25``, ``b:true``, ``x:<base64>``,
+    ``a:``/``k:`` + OTLP/JSON, ``e:``): DuckDB hands back a string per row, far cheaper to bring into
+    Python than a struct, and one text works as a group key. (list_transform over a one-item list
+    binds the struct once.)"""
+    return (f"list_transform([{struct_sql}], lambda x: CASE x.type WHEN 1 THEN 's:' || x.str "
+            f"WHEN 2 THEN 'b:' || x.bool::VARCHAR WHEN 3 THEN 'i:' || x.int::VARCHAR "
+            f"WHEN 4 THEN 'f:' || printf('%.17g', x.double) WHEN 5 THEN 'x:' || base64(x.bytes) "
+            f"WHEN 6 THEN 'a:' || x.str WHEN 7 THEN 'k:' || x.str WHEN 0 THEN 'e:' END)[1]")
+
+
+def decode_text(text: str | None) -> Any:
+    """The Python value of ``attr_text_sql``'s text (and of ``metrics.encode``'s)."""
+    if text is None:
+        return None
+    kind, _, body = text.partition(":")
+    if kind == "s":
+        return body
+    if kind == "b":
+        return body == "true"
+    if kind == "i":
+        return int(body)
+    if kind == "f":
+        return float(body)
+    if kind == "x":
+        return base64.b64decode(body)
+    if kind in ("a", "k"):
+        return attr_value({"type": ValueType.ARRAY if kind == "a" else ValueType.KVLIST, "str": body})
+    return None
+
+
 def to_python(spec: ValueSpec, raw: Any) -> Any:
     """The typed value of one cell of a value column."""
     if raw is None:
         return None
     if spec.kind == "attr":
-        return attr_value(raw)
+        return decode_text(raw)
     if spec.kind == "status":
         return _STATUS_NAMES.get(int(raw), str(raw))
     if spec.kind == "kind":

@@ -203,12 +203,13 @@ def _scalar(e: m.ScalarExpr, view: TraceView, s: OSpanset) -> float | None:
 
 
 def _group(g: m.GroupBy, view: TraceView, s: OSpanset) -> list[OSpanset]:
-    groups: dict[tuple[Any, ...], set[bytes]] = {}
+    groups: dict[str, tuple[tuple[Any, ...], set[bytes]]] = {}
     for sid in s.spans:
-        key = tuple(value_of(e, view.by_id[sid], view) for e in g.exprs)
-        groups.setdefault(key, set()).add(sid)
+        values = tuple(value_of(e, view.by_id[sid], view) for e in g.exprs)
+        # repr keeps int 1, double 1.0 and true apart (Python's == would merge them)
+        groups.setdefault(repr(values), (values, set()))[1].add(sid)
     labels = [e.label() if isinstance(e, m.Attribute | m.Intrinsic) else str(e) for e in g.exprs]
-    return [OSpanset(frozenset(v), s.labels + tuple(zip(labels, k, strict=True))) for k, v in groups.items()]
+    return [OSpanset(frozenset(v), s.labels + tuple(zip(labels, k, strict=True))) for k, v in groups.values()]
 
 
 # --- one span ------------------------------------------------------------------------------------
