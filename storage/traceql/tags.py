@@ -12,6 +12,7 @@ from spanlake.storage.reader import Reader
 from spanlake.storage.schema import ValueType
 from spanlake.storage.traceql import model as m
 from spanlake.storage.traceql.compile import TRACE_STATS_SQL, TRACE_WINDOW, Compiler
+from spanlake.storage.traceql.engine import used_params
 from spanlake.storage.traceql.errors import TraceQLError
 from spanlake.storage.traceql.values import to_python, value_spec, value_sql
 
@@ -83,7 +84,8 @@ def tag_values(reader: Reader, tag: m.Attribute | m.Intrinsic, where: m.FieldExp
             cond += " AND parent_span_id IS NULL"
         sql = (f"SELECT DISTINCT ({column}) AS v FROM {source} "
                f"WHERE {window} AND ({cond}) LIMIT $limit")
-    table = reader.run_sql(sql, {**compiler.params, **params, "limit": limit}, start_ns, end_ns)
+    all_params = {**compiler.params, **params, "limit": limit}
+    table = reader.run_sql(sql, used_params(all_params, sql), start_ns, end_ns)
     if isinstance(tag, m.Attribute):
         out = []
         for row in table.to_pylist():

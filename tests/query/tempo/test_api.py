@@ -306,3 +306,27 @@ def test_event_and_trace_level_tag_values(client: TestClient) -> None:
     assert names.status_code == 200 and names.json()["tagValues"]
     roots = client.get("/tempo/api/v2/search/tag/trace:rootService/values").json()["tagValues"]
     assert {v["value"] for v in roots} <= {"frontend", "api"}
+
+
+TOKENS = ["{", "}", "(", ")", "&&", "||", "!", ">", ">>", "<", "<<", "~", "!~", "&>>", "=", "!=", "=~",
+          ">=", "|", "count()", "avg(duration)", "by(name)", "select(span.a)", "coalesce()", "rate()",
+          "quantile_over_time(duration, .9)", "name", "status", "error", "kind", "server", "duration",
+          "1s", "500", "-2", "0.5", '"x"', "`y`", "nil", "true", "span.a", "resource.service.name", ".b",
+          "event:name", "trace:duration", "nestedSetParent", "+", "*", "/", "%", "^", ",", "with(x=1)"]
+
+
+def test_random_token_soup_never_makes_a_500(client: TestClient) -> None:
+    import random
+
+    rng = random.Random(5)
+    statuses = set()
+    for _ in range(300):
+        q = " ".join(rng.choice(TOKENS) for _ in range(rng.randint(1, 12)))
+        if rng.random() < 0.5:
+            q = "{ " + q + " }"
+        for path in ("/tempo/api/search", "/tempo/api/metrics/query_range",
+                     "/tempo/api/v2/search/tag/name/values"):
+            r = client.get(path, params={"q": q, **WINDOW})
+            assert r.status_code in (200, 400), (path, q, r.text)
+            statuses.add(r.status_code)
+    assert statuses == {200, 400}
