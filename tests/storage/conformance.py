@@ -317,7 +317,8 @@ def marks_are_event_names_or_attribute_keys(store: Store) -> None:
             span(0x95, 2, "mark-svc", span_attributes=attrs({"retried": "yes"}))]
     write(store, spans_table(rows))
     cases: list[tuple[tuple[str, ...], list[bytes]]] = [
-        (("cache.miss",), [tid(0x91), tid(0x94), tid(0x95)]), (("retried",), [tid(0x92), tid(0x94), tid(0x95)]),
+        (("cache.miss",), [tid(0x91), tid(0x94), tid(0x95)]),
+        (("retried",), [tid(0x92), tid(0x94), tid(0x95)]),
         (("zone",), [tid(0x93)]), (("cache.miss", "retried"), [tid(0x94)]),  # 0x95: not on one span
         (("ev.key",), []),  # an event's attribute key is not a mark
         (("nothing",), []),

@@ -96,6 +96,9 @@ def expected_ids(spans: pa.Table, q: TraceQuery) -> list[bytes]:
     return sorted(latest, key=lambda t: (-latest[t], t))[:q.search_depth]
 
 
+MARK_WORDS = ["exception", "retry", "http.method", "region", "cache.hit", "nope"]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_random_jaeger_search_matches_the_span_by_span_reference(store: SegmentStore, spans: pa.Table,
                                                                  seed: int) -> None:
@@ -109,6 +112,5 @@ def test_random_jaeger_search_matches_the_span_by_span_reference(store: SegmentS
                    start_time_min_ns=rng.choice([None, BASE_NS + 400 * 10**9]),
                    search_depth=rng.choice([3, 100]),
                    # Zipkin's bare annotationQuery words: event names and attribute keys.
-                   marks=tuple(rng.sample(["exception", "retry", "http.method", "region", "cache.hit", "nope"],
-                                          rng.choice([0, 0, 1, 2]))))
+                   marks=tuple(rng.sample(MARK_WORDS, rng.choice([0, 0, 1, 2]))))
     assert store.find_trace_ids(q) == expected_ids(spans, q)
