@@ -197,12 +197,13 @@ def _trace(plan: Plan, rows: list[dict[str, Any]]) -> Trace:
     if tree_values:
         left, right = trace.tree.nested_set()
         for n in tree_values:
-            name = str(getattr(plan.values[n].expr, "name", ""))
+            expr = plan.values[n].expr
+            assert isinstance(expr, m.Intrinsic)  # only intrinsics are "tree" values
             column = {
                 "nestedSetLeft": left, "nestedSetRight": right,
                 "nestedSetParent": [left[p] if p >= 0 else -1 for p in trace.tree.parent],
                 "childCount": [len(c) for c in trace.tree.children],
-            }[name]
+            }[expr.name]
             trace.values[n] = list(column)
             for row, value in zip(rows, column, strict=True):
                 row[f"v{n}"] = value
