@@ -25,12 +25,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanlake.storage import compaction
-from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, StoreUnavailable, TraceQuery
 from spanlake.storage.catalog import Catalog, Snapshot
+from spanlake.storage.diskspace import DiskReserve
 from spanlake.storage.reader import Reader
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import HOUR_NS, delete_segment, partition_of, prepare_segment, remove_debris
-from spanlake.storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
+from spanlake.storage.segments import (
+    HOUR_NS,
+    PendingSegment,
+    delete_segment,
+    partition_of,
+    prepare_segment,
+    remove_debris,
+)
+from spanlake.storage.wal import WalWriteError, WriteAheadLog, decode_batch, encode_batch, read_records
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,9 @@ class StoreConfig:
     # Unflushed spans beyond this are refused (StoreOverloaded) instead of growing memory.
     max_buffered_spans: int = 400_000
     wal_dir: Path | None = None  # default: <data>/wal
+    # Writes are refused (StoreUnavailable) while the data or WAL disk has less than this free:
+    # the room flushes and compaction need on a nearly full disk (storage/diskspace.py).
+    disk_reserve_bytes: int = 0
 
 
 class SegmentStore:
@@ -73,6 +84,8 @@ class SegmentStore:
         self.reader = Reader(self.snapshot)
         self._wal: WriteAheadLog | None = None
         self._flusher: threading.Thread | None = None
+        self.disk = DiskReserve([self.data_dir, config.wal_dir or self.data_dir / "wal"],
+                                config.disk_reserve_bytes)
         if writable:
             self._open_for_writing()
 
@@ -81,22 +94,34 @@ class SegmentStore:
         if spans.num_rows == 0:
             return
         wal = self._require_wal()
-        # Spans being flushed still hold memory until their segments commit: they count too.
-        buffered = self._tail_spans + self._flushing_spans
-        if buffered + spans.num_rows > self.config.max_buffered_spans:
-            self._wake.set()
-            raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
+        self.check_capacity(spans.num_rows)
         spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
         payload = encode_batch(spans)
+        self.disk.check(len(payload))
         # Append and publish under one lock so a flush never rotates between them: every span in
         # the tail is in a WAL file that the next flush covers. The fsync comes after, outside the
         # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
-        with self._lock:
-            position = wal.write(payload)
-            self._append_to_tail(spans)
-        wal.sync(position)
+        # A failed append was rolled back by the WAL and is answered as retryable.
+        try:
+            with self._lock:
+                position = wal.write(payload)
+                self._append_to_tail(spans)
+            wal.sync(position)
+        except WalWriteError as exc:
+            self._wake.set()
+            raise StoreUnavailable(f"{exc.strerror}; retry later") from exc
         if self._tail_spans >= self.config.segment_max_spans:
             self._wake.set()
+
+    def check_capacity(self, incoming_spans: int = 0) -> None:
+        """Raise ``StoreOverloaded`` / ``StoreUnavailable`` if a write of ``incoming_spans`` would be
+        refused now: receivers ask before decoding a request, so a refused one costs no memory."""
+        # Spans being flushed still hold memory until their segments commit: they count too.
+        buffered = self._tail_spans + self._flushing_spans
+        if buffered and buffered + incoming_spans > self.config.max_buffered_spans:
+            self._wake.set()
+            raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
+        self.disk.check()
 
     def _append_to_tail(self, spans: pa.Table) -> None:
         """Add to the tail, merging runs of small batches (single-span Zipkin or UDP requests):
@@ -197,16 +222,26 @@ class SegmentStore:
         if redo:  # the last flush committed (some of) its segments but did not finish
             log.info("redoing the interrupted flush of WAL files %s..%s", redo[0], redo[-1])
             self._drop_partial_flush(last_flush)
-            self._write_segments(self._read_wal(redo), last_flush)
-            wal.delete_through(last_flush)
-        later = [s for s in pending if s > last_flush]
+            try:
+                self._write_segments(self._read_wal(redo), last_flush)
+                wal.delete_through(last_flush)
+                redo = []
+            except OSError:  # a full disk: with the partial flush gone, replay these files instead
+                log.exception("redoing the interrupted flush failed; replaying its WAL files instead")
+                self.catalog.invalidate()
+        later = redo + [s for s in pending if s > last_flush]
         if later:
             table = self._read_wal(later)
             log.info("replayed %d spans from %d WAL files", table.num_rows, len(later))
             with self._lock:
                 self._append_to_tail(table)
-            # Keep the replayed files until the next flush covers them: rotate so it does.
-            self.flush()
+            # Keep the replayed files until the next flush covers them: rotate so it does. On a
+            # full disk the flush fails: start anyway (queries see the replayed spans in the tail)
+            # and let the background flusher retry once space returns.
+            try:
+                self.flush()
+            except OSError:
+                log.exception("flushing the replayed WAL failed; serving anyway, will retry")
 
     def _drop_partial_flush(self, wal_seq: int) -> None:
         """Delete what an interrupted flush committed; its redo writes all of it again.
@@ -234,14 +269,20 @@ class SegmentStore:
         """
         meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
         step = max(1, self.config.segment_max_spans)
-        pending = []
-        for n, offset in enumerate(range(0, spans.num_rows, step)):
-            chunk = spans.slice(offset, step)
-            name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
-            hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
-            for hour in pc.unique(hours).to_pylist():
-                part = chunk.filter(pc.equal(hours, hour))
-                pending.append(prepare_segment(self.data_dir, partition_of(hour * HOUR_NS), name, part, meta))
+        pending: list[PendingSegment] = []
+        try:
+            for n, offset in enumerate(range(0, spans.num_rows, step)):
+                chunk = spans.slice(offset, step)
+                name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
+                hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
+                for hour in pc.unique(hours).to_pylist():
+                    part = chunk.filter(pc.equal(hours, hour))
+                    pending.append(prepare_segment(self.data_dir, partition_of(hour * HOUR_NS), name,
+                                                   part, meta))
+        except BaseException:
+            for p in pending:  # a failed flush (full disk) leaves no temp files holding space
+                p.tmp.unlink(missing_ok=True)
+            raise
         with self._lock:  # publish all segments and retire the flushed tail in one step for readers
             for p in pending:
                 p.commit()
