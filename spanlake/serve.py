@@ -16,6 +16,7 @@ import grpc
 import uvicorn
 from fastapi import FastAPI
 
+from spanlake import http_timeouts
 from spanlake.collector import (
     jaeger_grpc,
     jaeger_http,
@@ -25,6 +26,7 @@ from spanlake.collector import (
     sampling,
     zipkin_http,
 )
+from spanlake.collector.admission import Admission, IngestLimits
 from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.config import Settings
 from spanlake.query import app as query_app
@@ -55,11 +57,22 @@ class Listeners:
 def open_store(settings: Settings) -> SegmentStore:
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
-                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir)
+                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
+                         disk_reserve_bytes=settings.disk_reserve_bytes)
     return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"))
 
 
-def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
+def ingest_limits(settings: Settings) -> IngestLimits:
+    return IngestLimits(max_spans_per_request=settings.max_spans_per_request,
+                        max_spans_per_trace=settings.max_spans_per_trace,
+                        max_bytes_per_trace=settings.max_bytes_per_trace,
+                        max_span_age_ns=int(settings.max_span_age_hours * HOUR_NS),
+                        max_span_future_ns=int(settings.max_span_future_hours * HOUR_NS))
+
+
+def collector_listeners(settings: Settings, segment_store: SegmentStore, out: Listeners) -> None:
+    # Every receiver writes through one Admission: limits and data quality in one place.
+    store = Admission(segment_store, ingest_limits(settings))
     limit = settings.max_request_bytes
     strategies = sampling.load_strategies(settings.sampling_strategies)
     if settings.otlp_grpc_port:
@@ -115,13 +128,16 @@ async def serve(settings: Settings) -> int:
 async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) -> int:
     # A bounded graceful shutdown: uvicorn would otherwise wait forever for clients that keep
     # connections open (seen as servers ignoring SIGTERM in the test and benchmark runs).
+    http = http_timeouts.protocol_class(settings.http_header_timeout, settings.http_body_timeout)
     servers = [_Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
-                                      lifespan="off", access_log=False, timeout_graceful_shutdown=5))
+                                      lifespan="off", access_log=False, timeout_graceful_shutdown=5,
+                                      http=http))
                for app, port in listeners.http]
     for server in listeners.grpc:
         server.start()
     udp_writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spanlake-udp")
-    transports = [await jaeger_udp.start_agent_udp(settings.host, port, protocol, store, udp_writes)
+    udp_gate = Admission(store, ingest_limits(settings))
+    transports = [await jaeger_udp.start_agent_udp(settings.host, port, protocol, udp_gate, udp_writes)
                   for protocol, port in listeners.udp]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

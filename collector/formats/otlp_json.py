@@ -14,7 +14,7 @@ from typing import Any
 
 from spanlake.collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
 from spanlake.collector.formats.attr_columns import TypedAttrs
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, client_errors
 from spanlake.collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
 from spanlake.collector.formats.result import ConvertResult
 from spanlake.collector.formats.span_columns import (
@@ -31,8 +31,11 @@ from spanlake.storage.schema import ValueType
 Path = Callable[[], str]
 
 UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+BEYOND_INT64 = -1  # stands for a timestamp after 2262, which the int64 column cannot hold
 
 
+@client_errors
 def decode_otlp_json(body: bytes | str) -> ConvertResult:
     """An OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``: same shape)."""
     try:
@@ -255,10 +258,12 @@ def _uint(obj: dict[str, Any], camel: str, snake: str, path: str) -> int:
 
 def _nanos(raw: Any, path: str, name: str) -> int:
     """A fixed64 nanosecond timestamp (the column is int64: up to the year 2262)."""
-    if type(raw) is str and raw.isascii() and raw.isdigit():
+    if type(raw) in (str, int) and str(raw).isascii() and str(raw).isdigit():
         value = int(raw)
         if value <= INT64_MAX:
             return value
+        if value <= UINT64_MAX:  # a valid fixed64 past 2262: rejected per span at admission
+            return BEYOND_INT64
     if raw is None:
         return 0
     return json_int64(raw, f"{path}.{name}", 0, INT64_MAX)
