@@ -23,6 +23,7 @@ from starlette.datastructures import QueryParams
 from spanlake.query.adjusters import adjust
 from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
 from spanlake.query.ids import TraceIDError, format_trace_id, parse_trace_id
+from spanlake.query.limits import QueryLimits, partial_traces, partial_warning
 from spanlake.query.params import (
     NS_PER_MS,
     NS_PER_US,
@@ -143,9 +144,15 @@ def load_traces(reader: SpanReader, ids: Sequence[bytes], raw: bool,
     if not ids:
         return []
     table = reader.get_traces(list(ids), start_ns, end_ns)
+    partial = partial_traces(table)
     if not raw:
         table = adjust(table)
     by_id = {t["traceID"]: t for t in spans_to_jaeger_traces(table)}
+    limits = getattr(reader, "limits", QueryLimits())
+    for trace_hex, total in partial.items():  # cut to the per-trace limit: say so, as Tempo does
+        trace = by_id.get(format_trace_id(bytes.fromhex(trace_hex)))
+        if trace is not None:
+            trace["warnings"] = [*(trace["warnings"] or []), partial_warning(limits, total)]
     wanted = (format_trace_id(i) for i in ids)
     return [by_id[key] for key in dict.fromkeys(wanted) if key in by_id]
 

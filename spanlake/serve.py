@@ -31,6 +31,7 @@ from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.config import Settings
 from spanlake.query import app as query_app
 from spanlake.query import sql as sql_api
+from spanlake.query.limits import LimitedReader, QueryLimits
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
@@ -102,9 +103,15 @@ def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> 
     if settings.query_port:
         engine = SqlEngine(store.snapshot, timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
                            memory_limit=settings.sql_memory_limit,
-                           max_concurrent=settings.sql_max_concurrent)
-        app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
-                                 extra_routers=[sql_api.router(engine), ui_app.router()])
+                           max_concurrent=settings.sql_max_concurrent,
+                           max_result_bytes=settings.sql_max_result_bytes)
+        limits = QueryLimits(max_window_ns=int(settings.search_max_window_hours * HOUR_NS),
+                             max_results=settings.search_max_results,
+                             max_spans_per_trace=settings.max_spans_per_trace,
+                             max_bytes_per_trace=settings.max_bytes_per_trace)
+        sql_router = sql_api.router(engine, settings.sql_max_body_bytes)
+        app = query_app.make_app(LimitedReader(store, limits), lambda body: decode_otlp_json(body).spans,
+                                 extra_routers=[sql_router, ui_app.router()])
         out.http.append((app, settings.query_port))
 
 

@@ -30,20 +30,28 @@ class Reader:
         self._db_lock = threading.Lock()
 
     # --- trace by ID: no time range, no scan -------------------------------------------------
-    def get_traces(self, trace_ids: Sequence[bytes]) -> pa.Table:
+    def get_traces(self, trace_ids: Sequence[bytes], max_spans_per_trace: int | None = None) -> pa.Table:
+        """With ``max_spans_per_trace``, a trace stops being read from further segments once that
+        many of its spans are in (the caller cuts it to the limit): a huge trace costs bounded memory."""
         ids = list(dict.fromkeys(bytes(t) for t in trace_ids if len(t) == 16))
         if not ids:
             return SPAN_SCHEMA.empty_table()
         snap = self._snapshot()
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
+        found = _counts(parts[0]) if max_spans_per_trace is not None else {}
         # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
         # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
         # fixed-size binary statistics: ~10x slower here at the same row-group size, bench/layout.py.)
         for seg in snap.segments:
-            hits = [t for t in ids if seg.may_contain(t)]
+            hits = [t for t in ids if seg.may_contain(t)
+                    and (max_spans_per_trace is None or found.get(t, 0) < max_spans_per_trace)]
             if hits:
-                parts.append(with_end_time(seg.read_traces(hits)))
+                part = with_end_time(seg.read_traces(hits))
+                parts.append(part)
+                if max_spans_per_trace is not None:
+                    for t, n in _counts(part).items():
+                        found[t] = found.get(t, 0) + n
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
     # --- search --------------------------------------------------------------------------------
@@ -134,6 +142,10 @@ class Reader:
 def _quote(path: Path) -> str:
     """A segment path as a SQL string literal (our own paths, never user input)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _counts(table: pa.Table) -> dict[bytes, int]:
+    return {c["values"]: c["counts"] for c in pc.value_counts(table.column("trace_id")).to_pylist()}
 
 
 def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:

@@ -184,6 +184,10 @@ class SegmentStore:
                    start_time_max_ns: int | None = None) -> pa.Table:
         return self.reader.get_traces(trace_ids)
 
+    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
+        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
+        return self.reader.get_traces(trace_ids, max_spans_per_trace)
+
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
         return self.reader.find_trace_ids(query)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -106,24 +108,39 @@ def _batch(n: int) -> pa.Table:
     return spans_table([span(n, i + 1, "svc") for i in range(50)])
 
 
+def fill_write_and_crash(data_dir: str) -> None:
+    """Run in a child process: write until the (nearly full) disk refuses, free space, write five
+    more batches, print the number of acknowledged spans and die without closing the store."""
+    disk = Path(data_dir).parent
+    store = SegmentStore(Path(data_dir), StoreConfig(flush_interval_s=3600))
+    acked, n = 0, 0
+    ballast = fill(disk, leave_bytes=256 * 1024)
+    try:
+        while True:  # until the disk is full and an append fails halfway
+            n += 1
+            store.write(_batch(n))
+            acked += 50
+    except StoreUnavailable:
+        pass
+    ballast.unlink()
+    for _ in range(5):
+        n += 1
+        store.write(_batch(n))
+        acked += 50
+    print(acked, flush=True)
+    os._exit(0)  # a crash: no close(), no flush
+
+
 def test_acks_after_a_full_disk_survive_a_crash(tmp_path: Path) -> None:
     """Issue 14, case 1: fill a real tmpfs until a write fails, free space, write more (acknowledged),
     crash, recover: every acknowledged span is found."""
     with small_tmpfs(tmp_path / "disk", 16) as disk:
-        store = SegmentStore(disk / "data", StoreConfig(flush_interval_s=3600))
-        acked, n = 0, 0
-        ballast = fill(disk, leave_bytes=256 * 1024)
-        with pytest.raises(StoreUnavailable):
-            while True:  # until the disk is full and an append fails halfway
-                n += 1
-                store.write(_batch(n))
-                acked += 50
-        ballast.unlink()
-        for _ in range(5):
-            n += 1
-            store.write(_batch(n))
-            acked += 50
-        # A crash: the store is abandoned without close(); a new one recovers from the WAL.
+        child = subprocess.run(
+            [sys.executable, "-c", "import sys; from tests.storage.test_wal import fill_write_and_crash; "
+                                   "fill_write_and_crash(sys.argv[1])", str(disk / "data")],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+        acked = int(child.stdout.split()[-1])
+        assert acked > 250
         recovered = SegmentStore(disk / "data", StoreConfig(flush_interval_s=3600))
         try:
             assert recovered.snapshot().tail.num_rows + sum(
