@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _SMALL_BATCH = 1024
 _SMALL_RUN_MERGE = 64
+_RETRY_FLUSH_S = 5.0
 # Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
 # can kill -9 the process between the commits of one flush. Never set in production.
 _PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
@@ -297,7 +298,11 @@ class SegmentStore:
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
-            self._wake.wait(self.config.flush_interval_s)
+            # Unflushed spans left by a failed flush (a full disk) are retried soon, not a whole
+            # flush interval later: that is how the store recovers by itself once space returns.
+            retry_soon = bool(self._flushing)
+            self._wake.wait(min(self.config.flush_interval_s, _RETRY_FLUSH_S) if retry_soon
+                            else self.config.flush_interval_s)
             self._wake.clear()
             if self._closed.is_set():
                 return
