@@ -243,6 +243,8 @@ def router(reader: SpanReader) -> APIRouter:
             return error_response(400, str(exc))
         try:
             return JSONResponse(compute(reader, query))
+        except ParamError as exc:  # a limit of the reader (query/limits.py)
+            return error_response(400, str(exc))
         except Exception as exc:  # a storage failure: Jaeger's 500 in its error envelope
             log.exception("metrics query failed: %s", request.url)
             return error_response(500, f"internal error: {exc}")
