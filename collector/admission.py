@@ -17,6 +17,7 @@ One ``Admission`` wraps the store for all ingest transports:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +34,9 @@ from spanlake.storage.attributes import attr
 WARNINGS_KEY = "@jaeger@warnings"  # where Jaeger keeps span warnings in OTLP (internal/jptrace)
 TRACKED_TRACES = 100_000
 HOUR_NS = 3600 * 10**9
+_LOG_EVERY_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class IngestLimits:
     max_spans_per_request: int = 50_000
     max_spans_per_trace: int = 100_000
     max_bytes_per_trace: int = 100 * 1024 * 1024  # Arrow bytes, about 3x the OTLP protobuf size
-    # 0: no window. ``spanlake serve`` sets one (a year each way by default, see spanlake/config.py);
+    # 0: no window. ``spanlake serve`` sets one (ten years back, one ahead: spanlake/config.py);
     # the library default takes any time, for imports of old data and upstream fixtures.
     max_span_age_ns: int = 0
     max_span_future_ns: int = 0
@@ -53,6 +57,7 @@ class Admission:
         self.writer = writer
         self.limits = limits
         self._budget = _TraceBudget(TRACKED_TRACES)
+        self._last_log = -_LOG_EVERY_S
 
     @classmethod
     def of(cls, writer: SpanWriter) -> Admission:
@@ -92,8 +97,18 @@ class Admission:
                             "bytes (--max-spans-per-trace / --max-bytes-per-trace)")
         if spans.num_rows:
             self.writer.write(spans)
+        if out_of_window or over_trace:
+            self._log_rejections(out_of_window + over_trace, messages[-1])
         return replace(result, spans=spans, rejected=result.rejected + out_of_window + over_trace,
                        message="; ".join(messages))
+
+    def _log_rejections(self, count: int, why: str) -> None:
+        """Jaeger and Zipkin have no partial success to tell the sender: at least the log does, at
+        most one line every ``_LOG_EVERY_S`` seconds."""
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_EVERY_S:
+            self._last_log = now
+            log.warning("ingest: %d spans rejected (%s)", count, why)
 
     def _in_window(self, spans: pa.Table, now: int) -> tuple[pa.Table, int]:
         if spans.num_rows == 0:

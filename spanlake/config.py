@@ -44,7 +44,8 @@ class Settings:
     max_spans_per_request: int = 50_000
     max_spans_per_trace: int = 50_000
     max_bytes_per_trace: int = 64 * 1024 * 1024
-    max_span_age_hours: float = 8760.0
+    # Ten years back: stops epoch-zero and 1938 start times without refusing replays of old data.
+    max_span_age_hours: float = 87600.0
     max_span_future_hours: float = 8760.0
     search_max_window_hours: float = 24.0 * 31
     search_max_results: int = 1500

@@ -178,6 +178,8 @@ def ip_text(raw: bytes | str | int | None, what: str) -> str | None:
     """An IP address as text (IPv6 compressed), from its 4/16 network-order bytes, text or integer."""
     if raw is None or raw in (b"", ""):
         return None
+    if isinstance(raw, bool) or not isinstance(raw, bytes | str | int):  # found by tests/fuzz: [] or {}
+        raise FormatError(f"{what}: not an IP address: {raw!r}"[:200])
     text = _ip_text(raw)
     if text is None:
         raise FormatError(f"{what}: not an IP address: {raw!r}")
