@@ -40,6 +40,7 @@ from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
 Json = dict[str, Any]
 
 DEFAULT_LIMIT = 100
+MAX_TRANSFORM_BYTES = 16 * 1024 * 1024  # as --max-request-bytes' default
 DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9  # defaultTraceQueryLookbackDuration
 DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
 NOT_FOUND = "trace not found"
@@ -225,7 +226,13 @@ def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) ->
 
     @api.post("/api/transform")
     async def transform(request: Request) -> Response:
-        body = await request.body()
+        chunks, size = [], 0
+        async for chunk in request.stream():  # capped: a body is held in memory and parsed
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_TRANSFORM_BYTES:
+                return error_response(413, f"request body exceeds the limit of {MAX_TRANSFORM_BYTES} bytes")
+        body = b"".join(chunks)
 
         def compute() -> Json:
             try:

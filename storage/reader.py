@@ -31,27 +31,28 @@ class Reader:
 
     # --- trace by ID: no time range, no scan -------------------------------------------------
     def get_traces(self, trace_ids: Sequence[bytes], max_spans_per_trace: int | None = None) -> pa.Table:
-        """With ``max_spans_per_trace``, a trace stops being read from further segments once that
-        many of its spans are in (the caller cuts it to the limit): a huge trace costs bounded memory."""
+        """With ``max_spans_per_trace``, segments are read earliest first and a trace stops being
+        read once that many of its spans are known to come before anything left unread (the caller
+        cuts it to its first spans): a huge trace costs bounded memory."""
         ids = list(dict.fromkeys(bytes(t) for t in trace_ids if len(t) == 16))
         if not ids:
             return SPAN_SCHEMA.empty_table()
         snap = self._snapshot()
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
-        found = _counts(parts[0]) if max_spans_per_trace is not None else {}
+        segments = snap.segments
+        if max_spans_per_trace is not None:
+            segments = sorted(segments, key=lambda s: int(s.meta["min_start_ns"]))
         # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
         # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
         # fixed-size binary statistics: ~10x slower here at the same row-group size, bench/layout.py.)
-        for seg in snap.segments:
-            hits = [t for t in ids if seg.may_contain(t)
-                    and (max_spans_per_trace is None or found.get(t, 0) < max_spans_per_trace)]
+        for seg in segments:
+            hits = [t for t in ids if seg.may_contain(t)]
+            if max_spans_per_trace is not None:
+                before = _spans_before(parts, int(seg.meta["min_start_ns"]))
+                hits = [t for t in hits if before.get(t, 0) < max_spans_per_trace]
             if hits:
-                part = with_end_time(seg.read_traces(hits))
-                parts.append(part)
-                if max_spans_per_trace is not None:
-                    for t, n in _counts(part).items():
-                        found[t] = found.get(t, 0) + n
+                parts.append(with_end_time(seg.read_traces(hits)))
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
     # --- search --------------------------------------------------------------------------------
@@ -144,8 +145,14 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _counts(table: pa.Table) -> dict[bytes, int]:
-    return {c["values"]: c["counts"] for c in pc.value_counts(table.column("trace_id")).to_pylist()}
+def _spans_before(parts: list[pa.Table], start_ns: int) -> dict[bytes, int]:
+    """Spans per trace in ``parts`` that start before ``start_ns``."""
+    counts: dict[bytes, int] = {}
+    for part in parts:
+        early = part.filter(pc.less(part.column("start_time_unix_nano"), start_ns))
+        for c in pc.value_counts(early.column("trace_id")).to_pylist():
+            counts[c["values"]] = counts.get(c["values"], 0) + c["counts"]
+    return counts
 
 
 def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:
