@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full clean
+.PHONY: run test lint bench bench-full clean fuzz soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ test: $(STAMP)  ## lint, type-check and run the whole default test suite
 	$(BIN)/ruff check .
 	$(BIN)/mypy spanlake
 	$(BIN)/pytest -q -m "not slow"
+
+fuzz: $(STAMP)  ## the fuzz tests with 2,000 cases each (make test runs 60)
+	$(BIN)/pytest -q -m fuzz tests/fuzz
+
+soak: $(STAMP)  ## the soak test (SPANLAKE_SOAK_SECONDS, default 1800; needs root for its tmpfs)
+	$(BIN)/pytest -q -s -m soak tests/soak
 
 bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans
 	$(BIN)/python -m bench.run --spans $${BENCH_SPANS:-1000000}
