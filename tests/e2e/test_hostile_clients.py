@@ -228,7 +228,8 @@ def test_half_sent_headers_are_cut_off(server: SpanlakeProcess, port: str) -> No
 def test_half_sent_bodies_are_cut_off(server: SpanlakeProcess, port: str) -> None:
     path = {"otlp_http": "/v1/traces", "jaeger_http": "/api/traces", "zipkin": "/api/v2/spans",
             "sampling": "/sampling", "query": "/api/sql"}[port]
-    answer = _held_open(server, port, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+    media = "application/x-thrift" if port == "jaeger_http" else "application/json"
+    answer = _held_open(server, port, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {media}"
                                       f"\r\nContent-Length: 1000\r\n\r\n{{\"query\": ".encode())
     assert b"still open" not in answer, answer
 
