@@ -61,7 +61,7 @@ def _ingest(gate: Admission, media: str, body: bytes, encoding: str, limit: int)
     if media == PROTOBUF:
         result = decode_otlp_protobuf(raw, max_spans=gate.limits.max_spans_per_request)
     else:
-        result = decode_otlp_json(raw)
+        result = decode_otlp_json(raw, max_spans=gate.limits.max_spans_per_request)
     return gate.admit(result)
 
 

@@ -7,11 +7,12 @@ import json
 import time
 
 import pytest
+from google.protobuf import json_format
 
 from spanlake.collector.admission import WARNINGS_KEY, Admission, IngestLimits
 from spanlake.collector.bodies import BadEncoding, decompress
 from spanlake.collector.formats.errors import TooManySpans
-from spanlake.collector.formats.otlp import decode_otlp_protobuf
+from spanlake.collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
 from spanlake.collector.formats.result import ConvertResult
 from spanlake.storage.api import StoreOverloaded
 from spanlake.storage.attributes import attr_value
@@ -92,6 +93,8 @@ def test_a_request_over_the_span_limit_is_refused_as_a_whole() -> None:
     assert store.get_traces([(1).to_bytes(16, "big")]).num_rows == 0
     with pytest.raises(TooManySpans):  # the protobuf decoder counts before decoding the spans
         decode_otlp_protobuf(make_request(3, 4).SerializeToString(), max_spans=10)
+    with pytest.raises(TooManySpans):  # and the JSON one before converting them
+        decode_otlp_json(json_format.MessageToJson(make_request(3, 4)), max_spans=10)
 
 
 def test_precheck_refuses_before_decoding_when_the_store_is_full() -> None:
