@@ -102,7 +102,9 @@ class SegmentStore:
         # Append and publish under one lock so a flush never rotates between them: every span in
         # the tail is in a WAL file that the next flush covers. The fsync comes after, outside the
         # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
-        # A failed append was rolled back by the WAL and is answered as retryable.
+        # A failed append was rolled back by the WAL and is answered as retryable. (A failed fsync is
+        # answered the same way, but its spans are already in the tail and may be stored: the
+        # sender's retry then stores them twice. At least once, never lost.)
         try:
             with self._lock:
                 position = wal.write(payload)
