@@ -104,7 +104,7 @@ class Server:
         ]  # fmt: skip
         # Port 0 turns a receiver off (serve skips falsy ports), so the others do not compete.
         for flag in ("--jaeger-grpc-port", "--jaeger-http-port", "--jaeger-compact-port",
-                     "--jaeger-binary-port", "--sampling-port", "--zipkin-port"):  # fmt: skip
+                     "--jaeger-binary-port", "--sampling-port", "--zipkin-port", "--admin-port"):  # fmt: skip
             command += [flag, "0"]
         self.log = log_path.open("ab")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)

@@ -12,7 +12,9 @@ One ``Admission`` wraps the store for all ingest transports:
     (a start in 1938 used to create a ``date=1938`` partition);
   - rejects spans of a trace that already holds ``max_spans_per_trace`` spans or
     ``max_bytes_per_trace`` bytes (Tempo's ``max_bytes_per_trace``). The count is kept per process
-    for the most recent ``TRACKED_TRACES`` traces, as Tempo's ingesters count live traces only.
+    for the most recent ``TRACKED_TRACES`` traces, as Tempo's ingesters count live traces only, and
+    per ``scope()`` (the request's tenant: one tenant's trace ID never uses another's budget). The
+    receivers of one process share one ``TraceBudget``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -53,10 +56,12 @@ class IngestLimits:
 class Admission:
     """A ``SpanWriter`` that applies ``limits`` before writing to ``writer``."""
 
-    def __init__(self, writer: SpanWriter, limits: IngestLimits = IngestLimits()) -> None:
+    def __init__(self, writer: SpanWriter, limits: IngestLimits = IngestLimits(), *,
+                 budget: TraceBudget | None = None, scope: Callable[[], str] = lambda: "") -> None:
         self.writer = writer
         self.limits = limits
-        self._budget = _TraceBudget(TRACKED_TRACES)
+        self._budget = budget if budget is not None else TraceBudget(TRACKED_TRACES)
+        self._scope = scope
         self._last_log = -_LOG_EVERY_S
 
     @classmethod
@@ -90,7 +95,7 @@ class Admission:
             messages.append(f"{out_of_window} spans rejected: start time outside the accepted window "
                             "(--max-span-age-hours / --max-span-future-hours)")
         spans = clamp_negative_durations(spans)
-        spans, over_trace = self._budget.take(spans, self.limits)
+        spans, over_trace = self._budget.take(spans, self.limits, self._scope())
         if over_trace:
             messages.append(f"{over_trace} spans rejected: their trace is over the per-trace limit of "
                             f"{self.limits.max_spans_per_trace} spans or {self.limits.max_bytes_per_trace} "
@@ -142,15 +147,15 @@ def clamp_negative_durations(spans: pa.Table) -> pa.Table:
     return pa.concat_tables([spans.filter(pc.invert(bad)), fixed])
 
 
-class _TraceBudget:
-    """Spans and bytes stored per trace, for the most recently written traces (LRU)."""
+class TraceBudget:
+    """Spans and bytes stored per (scope, trace), for the most recently written traces (LRU)."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._used: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+        self._used: OrderedDict[tuple[str, bytes], tuple[int, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, spans: pa.Table, limits: IngestLimits) -> tuple[pa.Table, int]:
+    def take(self, spans: pa.Table, limits: IngestLimits, scope: str = "") -> tuple[pa.Table, int]:
         if spans.num_rows == 0:
             return spans, 0
         bytes_per_span = max(1, spans.nbytes // spans.num_rows)
@@ -159,13 +164,13 @@ class _TraceBudget:
         with self._lock:
             for item in counts:
                 trace, n = item["values"], item["counts"]
-                used_spans, used_bytes = self._used.pop(trace, (0, 0))
+                used_spans, used_bytes = self._used.pop((scope, trace), (0, 0))
                 room = min(limits.max_spans_per_trace - used_spans,
                            (limits.max_bytes_per_trace - used_bytes) // bytes_per_span)
                 take = max(0, min(n, room))
                 if take < n:
                     allowed[trace] = take
-                self._used[trace] = (used_spans + take, used_bytes + take * bytes_per_span)
+                self._used[(scope, trace)] = (used_spans + take, used_bytes + take * bytes_per_span)
             while len(self._used) > self._capacity:
                 self._used.popitem(last=False)
         if not allowed:
@@ -187,4 +192,4 @@ def _keep_first(spans: pa.Table, allowed: dict[bytes, int]) -> tuple[pa.Table, i
     return kept, spans.num_rows - kept.num_rows
 
 
-__all__ = ["Admission", "IngestLimits", "TooManySpans", "clamp_negative_durations"]
+__all__ = ["Admission", "IngestLimits", "TooManySpans", "TraceBudget", "clamp_negative_durations"]

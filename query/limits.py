@@ -3,8 +3,8 @@
 ``LimitedReader`` wraps the store's reader for every query API:
 
 - a search (and the dependency and metrics scans) may cover at most ``max_window_ns`` of time and
-  ask for at most ``max_results`` traces; beyond either it is refused with ``ParamError`` (HTTP 400)
-  naming the flag, instead of scanning everything;
+  ask for at most ``max_results`` traces; beyond either it is refused with ``QueryLimitExceeded``
+  (HTTP 400 through ``query/errors.py``) naming the flag, instead of scanning everything;
 - every time bound must fit in int64 nanoseconds (a ``lookback`` of 10^18 ms used to reach DuckDB
   and come back as HTTP 500);
 - a trace bigger than ``max_spans_per_trace`` spans or ``max_bytes_per_trace`` bytes is returned
@@ -28,6 +28,10 @@ from spanlake.storage.api import DependencyLink, Operation, SpanReader, TraceQue
 HOUR_NS = 3600 * 10**9
 INT64_MAX = 2**63 - 1
 PARTIAL_KEY = b"spanlake.partial_traces"  # table metadata: {trace id hex: spans the trace has (at least)}
+
+
+class QueryLimitExceeded(Exception):
+    """A request over one of the query limits; the message names the flag that sets it."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class LimitedReader:
 
     def _checked(self, query: TraceQuery) -> TraceQuery:
         if query.search_depth > self.limits.max_results:
-            raise ParamError(f"a search may return at most {self.limits.max_results} traces "
+            raise QueryLimitExceeded(f"a search may return at most {self.limits.max_results} traces "
                              f"(--search-max-results), {query.search_depth} were asked for")
         for name, value in (("start", query.start_time_min_ns), ("end", query.start_time_max_ns),
                             ("minDuration", query.duration_min_ns), ("maxDuration", query.duration_max_ns)):
@@ -93,7 +97,7 @@ class LimitedReader:
         _in_range(name, lo)
         _in_range(name, hi)
         if hi - lo > self.limits.max_window_ns:
-            raise ParamError(f"{name} covers {(hi - lo) / HOUR_NS:.1f} h, over the limit of "
+            raise QueryLimitExceeded(f"{name} covers {(hi - lo) / HOUR_NS:.1f} h, over the limit of "
                              f"{self.limits.max_window_ns / HOUR_NS:g} h (--search-max-window-hours)")
 
 

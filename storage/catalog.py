@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from spanlake.storage.segments import Segment, list_segment_paths, open_segment
+from spanlake.storage.segments import Segment, SegmentFormatError, list_segment_paths, open_segment
+
+log = logging.getLogger(__name__)
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.
@@ -31,6 +34,7 @@ class Catalog:
         self._by_path: dict[Path, Segment] = {}
         self._listed_at = 0.0
         self._current: list[Segment] = []
+        self._unreadable: set[Path] = set()  # reported once each, then left out
 
     def invalidate(self) -> None:
         self._listed_at = 0.0
@@ -53,10 +57,14 @@ class Catalog:
         live = set(paths)
         self._by_path = {p: s for p, s in self._by_path.items() if p in live}
         for p in paths:
-            if p not in self._by_path:
+            if p not in self._by_path and p not in self._unreadable:
                 try:
                     seg = open_segment(p)
                 except (OSError, pa.ArrowInvalid):  # deleted by compaction meanwhile, or foreign
+                    continue
+                except SegmentFormatError as exc:  # e.g. written by a newer spanlake
+                    log.error("segment left out of every query: %s", exc)
+                    self._unreadable.add(p)
                     continue
                 if seg is not None:
                     self._by_path[p] = seg

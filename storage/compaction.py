@@ -21,12 +21,14 @@ import pyarrow as pa
 
 from spanlake.storage.catalog import Catalog
 from spanlake.storage.segments import (
+    HOUR_GLOBS,
     HOUR_NS,
     SPANS_DIR,
     Segment,
     delete_segment,
     prepare_segment,
     read_segment,
+    tenant_of_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -69,14 +71,19 @@ def compact(root: Path, catalog: Catalog, max_output_spans: int = 1_000_000, min
     return CompactionResult(inputs, outputs, spans)
 
 
-def drop_older_than(root: Path, cutoff_ns: int, catalog: Catalog) -> int:
-    """Delete every hour partition that ends before ``cutoff_ns``; returns how many."""
+def drop_older_than(root: Path, cutoff_ns: int, catalog: Catalog, tenant: str | None = None) -> int:
+    """Delete every hour partition (of ``tenant``, or of every tenant) that ends before ``cutoff_ns``;
+    returns how many."""
     dropped = 0
-    for hour_dir in sorted((root / SPANS_DIR).glob("date=*/hour=*")):
+    base = root / SPANS_DIR
+    hour_dirs = sorted(d for pattern in HOUR_GLOBS for d in base.glob(pattern))
+    for hour_dir in hour_dirs:
+        if tenant is not None and tenant_of_partition(hour_dir) != tenant:
+            continue
         if _partition_end_ns(f"{hour_dir.parent.name}/{hour_dir.name}") <= cutoff_ns:
             shutil.rmtree(hour_dir)
             dropped += 1
-    for date_dir in (root / SPANS_DIR).glob("date=*"):
+    for date_dir in [*base.glob("date=*"), *base.glob("tenant=*/date=*")]:
         if not any(date_dir.iterdir()):
             date_dir.rmdir()
     catalog.invalidate()
@@ -84,8 +91,8 @@ def drop_older_than(root: Path, cutoff_ns: int, catalog: Catalog) -> int:
 
 
 def _partition_end_ns(partition: str) -> int:
-    """End of the hour a ``date=YYYY-MM-DD/hour=HH`` partition holds, in ns since the epoch."""
-    date_part, hour_part = partition.split("/")
+    """End of the hour a ``[tenant=T/]date=YYYY-MM-DD/hour=HH`` partition holds, in ns since the epoch."""
+    date_part, hour_part = partition.split("/")[-2:]
     day = dt.datetime.strptime(date_part.removeprefix("date="), "%Y-%m-%d").replace(tzinfo=dt.UTC)
     return int(day.timestamp()) * 10**9 + (int(hour_part.removeprefix("hour=")) + 1) * HOUR_NS
 

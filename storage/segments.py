@@ -2,9 +2,13 @@
 
 Layout under the data directory (stable; documented in docs/storage.md)::
 
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attribute pairs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attributes
+
+The tenant prefix sits above the date partitions so that retention, deletion and hand-over can be
+per tenant (a tenant's data is one directory). Segments written before tenants existed sit directly
+under ``spans/date=...`` and belong to the default tenant.
 
 A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
 commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
@@ -19,13 +23,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
@@ -56,6 +61,54 @@ _DERIVED = "end_time_unix_nano"
 STORED_SCHEMA = SPAN_SCHEMA.remove(SPAN_SCHEMA.get_field_index(_DERIVED))
 END_TIME_SQL = f"start_time_unix_nano + duration_nano AS {_DERIVED}"
 
+
+
+class SegmentMeta(TypedDict):
+    """The footer description (JSON under the ``spanlake`` key): what readers prune on."""
+
+    format_version: int
+    span_count: int
+    trace_count: int
+    min_start_ns: int
+    max_start_ns: int
+    max_end_ns: int
+    services: list[str]
+    operations: list[list[Any]]  # [service, name, kind]
+    writer: NotRequired[str]  # the flushing writer; absent on compacted segments
+    wal_seq: NotRequired[dict[str, int]]  # per writer, the last WAL file this segment covers
+    replaces: NotRequired[list[str]]  # compaction: the segments (relative paths) this one replaces
+
+
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "format_version": int, "span_count": int, "trace_count": int, "min_start_ns": int,
+    "max_start_ns": int, "max_end_ns": int, "services": list, "operations": list,
+}
+
+
+class SegmentFormatError(ValueError):
+    """A segment whose footer this version of spanlake cannot read; the message names the file."""
+
+
+def parse_meta(path: Path, raw: bytes) -> SegmentMeta:
+    """The footer description of ``path``, checked: its format version and the fields readers use."""
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise SegmentFormatError(f"{path}: segment footer is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise SegmentFormatError(f"{path}: segment footer is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SegmentFormatError(f"{path}: segment footer has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise SegmentFormatError(f"{path}: segment format version {version} is newer than this spanlake "
+                                 f"reads (up to {FORMAT_VERSION}); upgrade spanlake to read it")
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta.get(key), kind):
+            raise SegmentFormatError(f"{path}: segment footer (format version {version}) lacks {key!r}")
+    return meta  # type: ignore[return-value]  # checked field by field above
+
+
 # Dictionary-encode every column but span_id: span IDs are random and unique, so a dictionary only
 # adds its index on top of the 8 raw bytes (1.5 B/span more, bench/layout.py).
 _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
@@ -66,7 +119,7 @@ class Segment:
     """A committed segment as readers see it: its path, footer description and trace-ID stats."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: SegmentMeta
     parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
@@ -74,6 +127,11 @@ class Segment:
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant whose directory holds this segment (the default one for the old layout)."""
+        return tenant_of_partition(self.path.parent)
 
     @property
     def num_spans(self) -> int:
@@ -128,10 +186,24 @@ class Segment:
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
 
-def partition_of(start_ns: int) -> str:
-    """Hive partition path of the hour a span starts in."""
+def partition_of(start_ns: int, tenant: str = DEFAULT_TENANT) -> str:
+    """Hive partition path of the hour a span of ``tenant`` starts in."""
     hour = np.datetime64(start_ns // HOUR_NS * 3600, "s").astype(object)
-    return f"date={hour:%Y-%m-%d}/hour={hour:%H}"
+    return f"{tenant_dir(tenant)}/date={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+def tenant_dir(tenant: str) -> str:
+    return f"tenant={check_tenant(tenant)}"
+
+
+def tenant_of_partition(hour_dir: Path) -> str:
+    """The tenant of an ``.../[tenant=T/]date=D/hour=H`` directory."""
+    above = hour_dir.parent.parent.name
+    return above.removeprefix("tenant=") if above.startswith("tenant=") else DEFAULT_TENANT
+
+
+# Hour partitions under spans/: the tenant layout, and the pre-tenant one (the default tenant's).
+HOUR_GLOBS = ("tenant=*/date=*/hour=*", "date=*/hour=*")
 
 
 @dataclass
@@ -210,12 +282,13 @@ def read_segment(path: Path) -> pa.Table:
 
 
 def open_segment(path: Path) -> Segment | None:
-    """Read a segment's footer; None if the file is not a spanlake segment."""
+    """Read a segment's footer; None if the file is not a spanlake segment, SegmentFormatError if it is
+    one this version cannot read."""
     metadata = pq.read_metadata(path)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
         return None
-    meta = json.loads(kv[META_KEY])
+    meta = parse_meta(path, kv[META_KEY])
     tid = metadata.schema.names.index("trace_id")
     ranges = []
     for i in range(metadata.num_row_groups):
@@ -230,7 +303,8 @@ def list_segment_paths(root: Path) -> list[Path]:
     base = root / SPANS_DIR
     if not base.exists():
         return []
-    return sorted(p for p in base.glob("date=*/hour=*/*.parquet") if not p.name.startswith("."))
+    return sorted(p for pattern in HOUR_GLOBS for p in base.glob(f"{pattern}/*.parquet")
+                  if not p.name.startswith("."))
 
 
 def remove_debris(root: Path) -> None:
@@ -238,12 +312,13 @@ def remove_debris(root: Path) -> None:
     base = root / SPANS_DIR
     if not base.exists():
         return
-    for tmp in base.glob("date=*/hour=*/.*.tmp"):
-        tmp.unlink(missing_ok=True)
-    for suffix in SIDECARS:
-        for sidecar in base.glob(f"date=*/hour=*/*{suffix}"):
-            if not sidecar.with_suffix(".parquet").exists():
-                sidecar.unlink(missing_ok=True)
+    for pattern in HOUR_GLOBS:
+        for tmp in base.glob(f"{pattern}/.*.tmp"):
+            tmp.unlink(missing_ok=True)
+        for suffix in SIDECARS:
+            for sidecar in base.glob(f"{pattern}/*{suffix}"):
+                if not sidecar.with_suffix(".parquet").exists():
+                    sidecar.unlink(missing_ok=True)
 
 
 def delete_segment(path: Path) -> None:

@@ -73,8 +73,15 @@ class SqlEngine:
         self.max_rows = max_rows
         self.max_result_bytes = max_result_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._running = 0
+        self._running_lock = threading.Lock()
         self._db = _open_database(memory_limit, threads)
         self._db_lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Queries holding a slot right now (for operators' metrics and for tests that wait on it)."""
+        return self._running
 
     def execute(self, query: str, max_rows: int | None = None, *, slot_held: bool = False) -> SqlResult:
         """Run one SELECT; at most ``max_rows`` rows (never more than the engine's own cap).
@@ -91,9 +98,13 @@ class SqlEngine:
         """One of the ``max_concurrent`` query slots, or ``SqlBusy`` at once (never queued)."""
         if not self._slots.acquire(blocking=False):
             raise SqlBusy("too many SQL queries are running; retry shortly")
+        with self._running_lock:
+            self._running += 1
         try:
             yield
         finally:
+            with self._running_lock:
+                self._running -= 1
             self._slots.release()
 
     def _limit(self, max_rows: int | None) -> int:

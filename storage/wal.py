@@ -27,8 +27,9 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +46,10 @@ _SUFFIX = ".wal"
 
 class WalWriteError(OSError):
     """An append did not reach the log (disk full, I/O error). It was rolled back: retry later."""
+
+
+def _ignore(seconds: float) -> None:
+    pass
 
 
 def encode_batch(table: pa.Table) -> bytes:
@@ -78,6 +83,7 @@ class WriteAheadLog:
         self._fd = self._open(self._seq)
         self._offset = 0
         self._synced = (self._seq, 0)
+        self.on_fsync: Callable[[float], None] = _ignore  # seconds of each group-commit fsync
 
     @property
     def current_seq(self) -> int:
@@ -122,6 +128,7 @@ class WriteAheadLog:
             with self._lock:
                 target = (self._seq, self._offset)
                 fd = self._fd
+            started = time.perf_counter()
             try:
                 os.fsync(fd)
             except OSError as exc:
@@ -130,6 +137,7 @@ class WriteAheadLog:
                 with self._lock:
                     self._roll_to_new_file()
                 raise WalWriteError(exc.errno, f"WAL fsync failed ({exc.strerror})") from exc
+            self.on_fsync(time.perf_counter() - started)
             self._synced = target
 
     def rotate(self) -> int:

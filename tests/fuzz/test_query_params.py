@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from spanlake.collector.admission import Admission
 from spanlake.collector.formats.otlp import decode_otlp_protobuf
 from spanlake.config import Settings
-from spanlake.serve import Listeners, query_listeners
+from spanlake.serve import Runtime
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.fuzz.conftest import count_case
 from tests.fuzz.strategies import EDGE_TEXT, json_documents, param_values
@@ -44,17 +44,15 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data = tmp_path_factory.mktemp("fuzz-query") / "data"
-    settings = Settings(data_dir=Path(data), sql_timeout=5.0)
+    settings = Settings(data_dir=Path(data), sql_timeout=5.0, roles="query")
     store = SegmentStore(settings.data_dir, StoreConfig(flush_interval_s=3600))
     gate = Admission(store)
     for _ in range(3):
         gate.admit(decode_otlp_protobuf(make_request(4, 5).SerializeToString()))
     store.flush()
     gate.admit(decode_otlp_protobuf(make_request(2, 3).SerializeToString()))  # and an unflushed tail
-    out = Listeners()
-    query_listeners(settings, store, out)
-    ((app, _),) = out.http
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    (query,) = Runtime.from_settings(settings).build(store).http  # no tokens file: the default tenant
+    with TestClient(query.app, raise_server_exceptions=False) as test_client:
         yield test_client
     store.close()
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from spanlake.query import jaeger_api
-from spanlake.query.limits import HOUR_NS, LimitedReader, QueryLimits, partial_traces
+from spanlake.query.limits import HOUR_NS, LimitedReader, QueryLimitExceeded, QueryLimits, partial_traces
 from spanlake.query.params import ParamError
 from spanlake.storage.api import TraceQuery
 from spanlake.storage.store import SegmentStore, StoreConfig
@@ -71,16 +71,16 @@ def test_the_jaeger_api_says_partial_in_the_trace_warnings(store: SegmentStore) 
     TraceQuery(start_time_min_ns=-(2**64), start_time_max_ns=0),
     TraceQuery(duration_min_ns=2**70),
 ])
-def test_searches_over_the_limits_are_param_errors(store: SegmentStore, query: TraceQuery) -> None:
+def test_searches_over_the_limits_are_refused(store: SegmentStore, query: TraceQuery) -> None:
     reader = LimitedReader(store, QueryLimits(max_window_ns=48 * HOUR_NS, max_results=100))
-    with pytest.raises(ParamError):
+    with pytest.raises((ParamError, QueryLimitExceeded)):
         reader.find_trace_ids(query)
 
 
-def test_scans_and_dependencies_over_the_window_are_param_errors(store: SegmentStore) -> None:
+def test_scans_and_dependencies_over_the_window_are_refused(store: SegmentStore) -> None:
     reader = LimitedReader(store, QueryLimits(max_window_ns=HOUR_NS))
-    with pytest.raises(ParamError, match="search-max-window-hours"):
+    with pytest.raises(QueryLimitExceeded, match="search-max-window-hours"):
         reader.get_dependencies(BASE_NS, 2 * HOUR_NS)
-    with pytest.raises(ParamError):
+    with pytest.raises(QueryLimitExceeded):
         reader.scan_spans(["name"], 0, 2**63 - 1)
     assert reader.get_dependencies(BASE_NS, HOUR_NS) == []
