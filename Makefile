@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full clean
+.PHONY: run test lint bench bench-full clean fuzz soak
 
 # Two install levels: `make run` installs only the server's runtime dependencies; `make test` adds the
 # test toolchain (linters, browsers' driver, the benchmark peer) on top of the same venv.
@@ -29,6 +29,12 @@ test: $(STAMP)  ## lint, check import boundaries, type-check and run the whole d
 	$(BIN)/lint-imports
 	$(BIN)/mypy spanlake
 	$(BIN)/pytest -q -m "not slow"
+
+fuzz: $(STAMP)  ## the fuzz tests with 2,000 cases each (make test runs 60)
+	$(BIN)/pytest -q -m fuzz tests/fuzz
+
+soak: $(STAMP)  ## the soak test (SPANLAKE_SOAK_SECONDS, default 1800; needs root for its tmpfs)
+	$(BIN)/pytest -q -s -m soak tests/soak
 
 bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans
 	$(BIN)/python -m bench.run --spans $${BENCH_SPANS:-1000000}

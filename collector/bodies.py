@@ -49,13 +49,23 @@ def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
         wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
     else:
         raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or identity")
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise BadEncoding(f"cannot decompress {encoding} body: {exc}") from exc
-    if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise BodyTooLarge(f"decompressed request body exceeds the limit of {max_bytes} bytes")
-    if not inflater.eof:
-        raise BadEncoding(f"cannot decompress {encoding} body: it is truncated")
-    return out
+    out = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            raise BadEncoding(f"cannot decompress {encoding} body: {exc}") from exc
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise BodyTooLarge(f"decompressed request body exceeds the limit of {max_bytes} bytes")
+        if not inflater.eof:
+            raise BadEncoding(f"cannot decompress {encoding} body: it is truncated")
+        rest = inflater.unused_data
+        # Strict: after the stream only another gzip member may follow (RFC 1952 allows several);
+        # anything else is trailing garbage, which zlib alone silently ignored (issue 14).
+        if not rest:
+            return bytes(out)
+        if wbits != 16 + zlib.MAX_WBITS or not rest.startswith(b"\x1f\x8b"):
+            raise BadEncoding(f"cannot decompress {encoding} body: {len(rest)} bytes of trailing data "
+                              "after the compressed stream")

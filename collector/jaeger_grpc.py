@@ -12,9 +12,11 @@ from __future__ import annotations
 import grpc
 from google.protobuf.message import DecodeError
 
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.admission import Admission
+from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.jaeger_proto import decode_post_spans_request
 from spanlake.collector.formats.proto import collector_pb2, sampling_pb2
+from spanlake.collector.retry import abort_retryable
 from spanlake.collector.sampling import SamplingStrategies
 from spanlake.storage.api import SpanWriter, StoreOverloaded
 
@@ -25,15 +27,20 @@ SAMPLING_SERVICE = "jaeger.api_v2.SamplingManager"
 def add_collector_service(server: grpc.Server, writer: SpanWriter) -> None:
     """Register ``CollectorService/PostSpans`` on ``server``, writing spans to ``writer``."""
 
+    gate = Admission.of(writer)
+
     def post_spans(body: bytes, context: grpc.ServicerContext) -> bytes:
         try:
+            gate.precheck()
             spans = decode_post_spans_request(body)
             if spans.num_rows:
-                writer.write(spans)
+                gate.write(spans)
         except FormatError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except TooManySpans as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StoreOverloaded as exc:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"store overloaded, retry later: {exc}")
+            abort_retryable(context, exc)
         return bytes(collector_pb2.PostSpansResponse().SerializeToString())
 
     method = grpc.unary_unary_rpc_method_handler(post_spans)  # raw bytes both ways

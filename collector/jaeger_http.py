@@ -14,9 +14,11 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from spanlake.collector.admission import Admission
 from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.jaeger_thrift import decode_thrift_binary_batch
+from spanlake.collector.retry import retry_after_header
 from spanlake.collector.sampling import SamplingStrategies, sampling_response
 from spanlake.storage.api import SpanWriter, StoreOverloaded
 
@@ -33,6 +35,7 @@ def make_app(
 ) -> FastAPI:
     """The port-14268 app. ``binary_as_base64``: see ``jaeger_thrift.batch_to_spans``."""
     app = FastAPI(title="spanlake Jaeger collector HTTP", docs_url=None, redoc_url=None, openapi_url=None)
+    gate = Admission.of(writer)
 
     @app.post("/api/traces")
     async def post_traces(request: Request) -> Response:
@@ -40,20 +43,20 @@ def make_app(
         if media not in THRIFT_CONTENT_TYPES:
             return PlainTextResponse(f"Unsupported content type: {media or '(none)'}", status_code=400)
         try:
+            gate.precheck()
             body = await read_capped(request, max_body_bytes)
             encoding = request.headers.get("content-encoding", "")
             # Inflating and decoding are CPU work and write() blocks until durable: off the event loop.
-            await anyio.to_thread.run_sync(_decode_and_write, writer, body, binary_as_base64, encoding,
+            await anyio.to_thread.run_sync(_decode_and_write, gate, body, binary_as_base64, encoding,
                                            max_body_bytes)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, TooManySpans) as exc:
             return PlainTextResponse(str(exc), status_code=413)
         except UnsupportedEncoding as exc:
             return PlainTextResponse(str(exc), status_code=415)
         except (FormatError, BadEncoding) as exc:
             return PlainTextResponse(f"Unable to process request body: {exc}", status_code=400)
-        except StoreOverloaded:
-            return PlainTextResponse("store overloaded, retry later", status_code=503,
-                                     headers={"Retry-After": "1"})
+        except StoreOverloaded as exc:
+            return PlainTextResponse(f"retry later: {exc}", status_code=503, headers=retry_after_header(exc))
         return Response(status_code=202)
 
     @app.get("/api/sampling")

@@ -13,22 +13,28 @@ from concurrent import futures
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.admission import Admission
+from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.otlp import decode_otlp_protobuf
+from spanlake.collector.retry import abort_retryable
 from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 def export_handler(writer: SpanWriter) -> grpc.GenericRpcHandler:
+    gate = Admission.of(writer)
+
     def export(body: bytes, context: grpc.ServicerContext) -> bytes:
         try:
-            result = decode_otlp_protobuf(body)
-            writer.write(result.spans)
+            gate.precheck()  # before decoding: a refused request costs no memory
+            result = gate.admit(decode_otlp_protobuf(body, max_spans=gate.limits.max_spans_per_request))
         except FormatError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StoreOverloaded as exc:
+        except TooManySpans as exc:  # no RetryInfo: the same request can never succeed
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except StoreOverloaded as exc:
+            abort_retryable(context, exc)
         reply = ExportTraceServiceResponse()
         if result.rejected:
             reply.partial_success.rejected_spans = result.rejected

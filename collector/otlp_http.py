@@ -7,18 +7,18 @@ whose message says what is wrong; overload is 503 with ``Retry-After`` so export
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import anyio
 from fastapi import FastAPI, Request, Response
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from spanlake.collector.admission import Admission
 from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
 from spanlake.collector.formats.result import ConvertResult
+from spanlake.collector.retry import retry_after_header, retryable_status
 from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 PROTOBUF = "application/x-protobuf"
@@ -27,6 +27,7 @@ JSON = "application/json"
 
 def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
     app = FastAPI(title="spanlake OTLP/HTTP receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    gate = Admission.of(writer)
 
     @app.post("/v1/traces")
     async def export(request: Request) -> Response:
@@ -34,30 +35,34 @@ def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
         if media not in (PROTOBUF, JSON):
             return _error(JSON, 415, f"unsupported Content-Type {media!r}; use {PROTOBUF} or {JSON}")
         try:
+            gate.precheck()  # refuse before reading and decoding: a refused request costs nothing
             body = await read_capped(request, max_request_bytes)
             encoding = request.headers.get("content-encoding", "")
-            decode = decode_otlp_protobuf if media == PROTOBUF else decode_otlp_json
             # Inflating, decoding and the durable write are all off the event loop.
-            result = await anyio.to_thread.run_sync(_ingest, writer, decode, body, encoding,
+            result = await anyio.to_thread.run_sync(_ingest, gate, media, body, encoding,
                                                     max_request_bytes)
         except BodyTooLarge as exc:
+            return _error(media, 413, str(exc))
+        except TooManySpans as exc:
             return _error(media, 413, str(exc))
         except UnsupportedEncoding as exc:
             return _error(media, 415, str(exc))
         except (FormatError, BadEncoding) as exc:
             return _error(media, 400, str(exc))
         except StoreOverloaded as exc:
-            return _error(media, 503, str(exc), {"Retry-After": "1"})
+            return _encode(media, 503, retryable_status(exc), retry_after_header(exc))
         return _success(media, result)
 
     return app
 
 
-def _ingest(writer: SpanWriter, decode: Callable[[bytes], ConvertResult], body: bytes, encoding: str,
-            limit: int) -> ConvertResult:
-    result = decode(decompress(body, encoding, limit))
-    writer.write(result.spans)
-    return result
+def _ingest(gate: Admission, media: str, body: bytes, encoding: str, limit: int) -> ConvertResult:
+    raw = decompress(body, encoding, limit)
+    if media == PROTOBUF:
+        result = decode_otlp_protobuf(raw, max_spans=gate.limits.max_spans_per_request)
+    else:
+        result = decode_otlp_json(raw, max_spans=gate.limits.max_spans_per_request)
+    return gate.admit(result)
 
 
 def _success(media: str, result: ConvertResult) -> Response:

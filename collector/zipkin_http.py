@@ -22,10 +22,12 @@ import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from spanlake.collector.admission import Admission
 from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
 from spanlake.collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
+from spanlake.collector.retry import retry_after_header
 from spanlake.storage.api import SpanWriter, StoreOverloaded
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # after decompression; a Zipkin reporter batch is ~KBs
@@ -61,18 +63,20 @@ def make_app(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
 def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> APIRouter:
     """The two ingest routes alone, for an app that also serves the Zipkin query API on 9411."""
     router = APIRouter()
+    gate = Admission.of(writer)
 
     async def ingest(request: Request, decoders: dict[str, Decoder]) -> Response:
         try:
+            gate.precheck()
             decode = _decoder(request, decoders)
             encoding = request.headers.get("content-encoding", "")
             body = await read_capped(request, max_body_bytes)
             # Inflating and decoding are CPU work and write() blocks until the spans are durable:
             # none of it may run on the event loop.
-            await anyio.to_thread.run_sync(_ingest, writer, decode, encoding, body, max_body_bytes)
+            await anyio.to_thread.run_sync(_ingest, gate, decode, encoding, body, max_body_bytes)
         except _Reject as exc:
             return PlainTextResponse(exc.message, status_code=exc.status)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, TooManySpans) as exc:
             return PlainTextResponse(str(exc), status_code=413)
         except UnsupportedEncoding as exc:
             return PlainTextResponse(str(exc), status_code=415)
@@ -80,9 +84,8 @@ def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
             return PlainTextResponse(str(exc), status_code=400)
         except FormatError as exc:
             return PlainTextResponse(f"cannot decode spans: {exc}", status_code=400)
-        except StoreOverloaded:
-            return PlainTextResponse("store overloaded, retry later", status_code=503,
-                                     headers={"Retry-After": "1"})
+        except StoreOverloaded as exc:
+            return PlainTextResponse(f"retry later: {exc}", status_code=503, headers=retry_after_header(exc))
         return Response(status_code=202)
 
     @router.post("/api/v2/spans")

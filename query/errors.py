@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from spanlake.query.ids import TraceIDError
+from spanlake.query.limits import QueryLimitExceeded
 from spanlake.query.params import ParamError
 from spanlake.storage.sql import SqlBusy, SqlError, SqlTimeout
 from spanlake.storage.traceql.errors import TOO_DEEP, TraceQLError
@@ -49,6 +50,12 @@ class NotFound(QueryError):
     status = 404
 
 
+class PayloadTooLarge(QueryError):
+    """A request body over its cap (read in chunks and refused before it is parsed)."""
+
+    status = 413
+
+
 @dataclass(frozen=True)
 class ApiError:
     """What went wrong, independent of any wire format."""
@@ -73,6 +80,9 @@ def classify(exc: Exception, request: Request) -> ApiError:
         return ApiError(400, exc.message)
     if isinstance(exc, RecursionError):  # a query that parsed but nests too deeply to compile
         return ApiError(400, TOO_DEEP)
+    if isinstance(exc, QueryLimitExceeded):
+        # 400 as Tempo's "range specified by start and end exceeds ...": the same request fails again.
+        return ApiError(400, str(exc))
     if isinstance(exc, RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
                              for e in exc.errors())

@@ -20,9 +20,10 @@ from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from spanlake.query.adjusters import adjust
-from spanlake.query.errors import ApiError, BadRequest, NotFound, guarded_routes
+from spanlake.query.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, guarded_routes
 from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
 from spanlake.query.ids import format_trace_id, parse_trace_id
+from spanlake.query.limits import QueryLimits, partial_traces, partial_warning
 from spanlake.query.params import (
     NS_PER_MS,
     NS_PER_US,
@@ -39,6 +40,7 @@ from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
 Json = dict[str, Any]
 
 DEFAULT_LIMIT = 100
+MAX_TRANSFORM_BYTES = 16 * 1024 * 1024  # as --max-request-bytes' default
 DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9  # defaultTraceQueryLookbackDuration
 DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
 NOT_FOUND = "trace not found"
@@ -128,9 +130,15 @@ def load_traces(reader: SpanReader, ids: Sequence[bytes], raw: bool,
     if not ids:
         return []
     table = reader.get_traces(list(ids), start_ns, end_ns)
+    partial = partial_traces(table)
     if not raw:
         table = adjust(table)
     by_id = {t["traceID"]: t for t in spans_to_jaeger_traces(table)}
+    limits = getattr(reader, "limits", QueryLimits())
+    for trace_hex, total in partial.items():  # cut to the per-trace limit: say so, as Tempo does
+        trace = by_id.get(format_trace_id(bytes.fromhex(trace_hex)))
+        if trace is not None:
+            trace["warnings"] = [*(trace["warnings"] or []), partial_warning(limits, total)]
     wanted = (format_trace_id(i) for i in ids)
     return [by_id[key] for key in dict.fromkeys(wanted) if key in by_id]
 
@@ -203,7 +211,13 @@ def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) ->
 
     @api.post("/api/transform")
     async def transform(request: Request) -> Response:
-        body = await request.body()
+        chunks, size = [], 0
+        async for chunk in request.stream():  # capped: a body is held in memory and parsed
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_TRANSFORM_BYTES:
+                raise PayloadTooLarge(f"request body exceeds the limit of {MAX_TRANSFORM_BYTES} bytes")
+        body = b"".join(chunks)
 
         def compute() -> Json:
             try:

@@ -32,6 +32,7 @@ _RFC3339 = re.compile(
 )
 # Below this an epoch value cannot be microseconds of any date after 1973, so it is milliseconds.
 _MICROS_THRESHOLD = 100_000_000_000_000
+INT64_MAX = 2**63 - 1
 
 
 class ParamError(ValueError):
@@ -53,6 +54,8 @@ def parse_go_duration(text: str) -> int:
             raise ParamError(f'time: invalid duration "{text}"')
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
+    if total > INT64_MAX:  # Go's time.Duration is int64 nanoseconds (about 292 years)
+        raise ParamError(f'time: invalid duration "{text}": out of range')
     return sign * round(total)
 
 
@@ -120,6 +123,9 @@ def parse_string_map(name: str, text: str) -> dict[str, str]:
     """A JSON object of string values (the v1 ``tags`` and v3 ``query.attributes`` parameters)."""
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ParamError(f"malformed '{name}' parameter, expecting JSON map[string]string: "
+                         "nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise ParamError(f"malformed '{name}' parameter, expecting JSON map[string]string: {exc}") from None
     if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):

@@ -7,6 +7,7 @@ from ``format`` if given, else from the ``Accept`` header, else JSON.
 Status codes: 200 with the result; 400 ``{"error": ...}`` for a query DuckDB or the safety rules
 refuse, and for a query interrupted at the time limit (also ``"timeout": true``): 408 is avoided
 because browsers and proxies may resend a request on 408, which would run the heavy query again;
+413 for a POST body over ``max_body_bytes``;
 503 with ``Retry-After`` when ``max_concurrent`` queries are already running. A query never runs on
 the event loop: GET is a plain ``def`` (FastAPI's thread pool), POST hands it to a worker thread.
 """
@@ -19,7 +20,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from spanlake.query.errors import ApiError, BadRequest, guarded_routes
+from spanlake.query.errors import ApiError, BadRequest, PayloadTooLarge, guarded_routes
 from spanlake.query.formats import sql as fmt
 from spanlake.storage.sql import SqlEngine, SqlResult
 
@@ -31,9 +32,12 @@ _ACCEPT = {
     "application/x-parquet": "parquet",
     "application/json": "json",
 }
+MAX_MESSAGE_CHARS = 2000
 
 
-def router(engine: SqlEngine) -> APIRouter:
+def router(engine: SqlEngine, max_body_bytes: int = 1024 * 1024) -> APIRouter:
+    """``max_body_bytes``: the largest POST body (HTTP 413 above). The body is read, capped, before a
+    query slot is taken, and parsed only after (a 200 MB body was parsed unthrottled: 9.8 GB)."""
     api = APIRouter(route_class=guarded_routes(error_response))
 
     # Parameters arrive as text and are checked here, so that a bad one gets the API's own 400
@@ -47,10 +51,8 @@ def router(engine: SqlEngine) -> APIRouter:
     async def sql_post(request: Request, max_rows: str | None = None,
                        format: str | None = None) -> Response:
         # async only to read the raw body; the query itself runs in a worker thread.
-        body = await request.body()
-        query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
-        rows = body_max_rows if body_max_rows is not None else parse_max_rows(max_rows)
-        return await anyio.to_thread.run_sync(_answer, engine, request, query, rows, body_format or format)
+        body = await _read_capped(request, max_body_bytes)
+        return await anyio.to_thread.run_sync(_post, engine, request, body, max_rows, format)
 
     return api
 
@@ -67,6 +69,8 @@ def parse_max_rows(raw: str | None) -> int | None:
 def parse_body(body: bytes, content_type: str) -> tuple[str, int | None, str | None]:
     """(query, max_rows, format) from a JSON object or a plain-text body."""
     text = body.decode("utf-8", errors="replace")
+    if "\x00" in text:  # DuckDB's parser stops at a NUL; say so rather than run half a query
+        raise BadRequest("the query contains a NUL character")
     if not text.strip():
         return "", None, None
     if "json" not in content_type.lower() and not text.lstrip().startswith("{"):
@@ -98,12 +102,36 @@ def choose_format(requested: str | None, accept: str) -> str:
     return "json"
 
 
+async def _read_capped(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {max_bytes} bytes "
+                              "(sql_max_body_bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"request body exceeds the limit of {max_bytes} bytes (sql_max_body_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _post(engine: SqlEngine, request: Request, body: bytes, max_rows: str | None,
+          requested_format: str | None) -> Response:
+    """Take a query slot first (``SqlBusy`` at once when none is free), then parse the body: a
+    flood of big bodies is refused before any of them is decoded."""
+    with engine.slot():
+        query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
+        rows = body_max_rows if body_max_rows is not None else parse_max_rows(max_rows)
+        return _answer(engine, request, query, rows, body_format or requested_format, slot_held=True)
+
+
 def _answer(engine: SqlEngine, request: Request, query: str, max_rows: int | None,
-            requested_format: str | None) -> Response:
+            requested_format: str | None, slot_held: bool = False) -> Response:
     out_format = choose_format(requested_format, request.headers.get("accept", ""))
     if not query.strip():
         raise BadRequest("no query: send q=SELECT... or a body with the query")
-    return _result(engine.execute(query, max_rows), out_format)
+    return _result(engine.execute(query, max_rows, slot_held=slot_held), out_format)
 
 
 def _result(result: SqlResult, out_format: str) -> Response:
@@ -120,6 +148,10 @@ def _result(result: SqlResult, out_format: str) -> Response:
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    """The SQL API's error shape: ``{"error": message}``, and ``"timeout": true`` for an interrupted query."""
-    return JSONResponse({"error": error.message, **error.extra}, status_code=error.status,
-                        headers=error.headers)
+    """The SQL API's error shape: ``{"error": message}``, and ``"timeout": true`` for an interrupted query.
+
+    A long message is cut: DuckDB quotes the query, and a 16 MB query gave a 96 MB error."""
+    message = error.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + f"... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+    return JSONResponse({"error": message, **error.extra}, status_code=error.status, headers=error.headers)

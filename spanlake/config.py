@@ -42,6 +42,19 @@ class Settings:
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
     sql_max_concurrent: int = 4
+    disk_reserve_bytes: int = 256 * 1024 * 1024
+    max_spans_per_request: int = 50_000
+    max_spans_per_trace: int = 50_000
+    max_bytes_per_trace: int = 64 * 1024 * 1024
+    # Ten years back: stops epoch-zero and 1938 start times without refusing replays of old data.
+    max_span_age_hours: float = 87600.0
+    max_span_future_hours: float = 8760.0
+    search_max_window_hours: float = 24.0 * 31
+    search_max_results: int = 1500
+    sql_max_body_bytes: int = 1024 * 1024
+    sql_max_result_bytes: int = 64 * 1024 * 1024
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 60.0
     zipkin_autocomplete_keys: str = ""
     log_level: str = "info"
     log_format: str = "text"
@@ -86,6 +99,24 @@ _HELP = {
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",
     "sql_max_concurrent": "SQL queries running at once at most",
+    "disk_reserve_bytes": "refuse ingest (HTTP 503 / gRPC UNAVAILABLE, retryable) while the data or WAL disk "
+                          "has less than this free: room kept for flushes and compaction",
+    "max_spans_per_request": "refuse a request with more spans (HTTP 413 / RESOURCE_EXHAUSTED without "
+                             "RetryInfo: not retryable)",
+    "max_spans_per_trace": "spans kept per trace: later spans are rejected at ingest (partial success) and "
+                           "a read returns the first ones with a warning",
+    "max_bytes_per_trace": "bytes (in memory, Arrow) kept per trace, at ingest and on read, as "
+                           "max_spans_per_trace",
+    "max_span_age_hours": "reject (per span, partial success) spans that start more than this long ago",
+    "max_span_future_hours": "reject (per span, partial success) spans that start more than this far ahead",
+    "search_max_window_hours": "longest time range one search, dependency or metrics query may cover "
+                               "(HTTP 400)",
+    "search_max_results": "most traces one search may ask for (HTTP 400 above)",
+    "sql_max_body_bytes": "largest POST /api/sql body (HTTP 413), read before and parsed after a query slot "
+                          "is taken",
+    "sql_max_result_bytes": "largest SQL result in memory: the query is stopped with HTTP 400 above it",
+    "http_header_timeout": "seconds a client has to send a request's headers (every HTTP listener)",
+    "http_body_timeout": "seconds a client has to send a request's body once its headers are in",
     "zipkin_autocomplete_keys": ("comma-separated tag keys the Zipkin API offers for autocomplete "
                                  "(Zipkin's AUTOCOMPLETE_KEYS)"),
     "log_level": "debug, info, warning or error",

@@ -24,8 +24,10 @@ from spanlake.http_auth import AuthMiddleware, RightFor
 from spanlake.limits import TenantLimits
 from spanlake.query import app as query_app
 from spanlake.query import sql as sql_api
+from spanlake.query.limits import LimitedReader, QueryLimits
 from spanlake.selftrace import SelfTracer
 from spanlake.storage.api import DEFAULT_TENANT, SpanReader, SpanWriter
+from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlResult, SqlTimeout
 from spanlake.storage.store import SegmentStore
 from spanlake.storage.traceql.engine import TraceQLEngine
@@ -146,23 +148,33 @@ def _udp_listeners(settings: Settings, sec: Security, out: Listeners,
         out.udp.append((protocol, port, writer))
 
 
+def limited_reader(settings: Settings, reader: SpanReader) -> LimitedReader:
+    """``reader`` under the query limits (search window and results, per-trace read limit)."""
+    limits = QueryLimits(max_window_ns=int(settings.search_max_window_hours * HOUR_NS),
+                         max_results=settings.search_max_results,
+                         max_spans_per_trace=settings.max_spans_per_trace,
+                         max_bytes_per_trace=settings.max_bytes_per_trace)
+    return LimitedReader(reader, limits)
+
+
 class TenantSqlEngine(SqlEngine):
     """The SQL engine over the current request's tenant only, under that tenant's concurrency
-    limit, counting every outcome."""
+    limit (inside the global ``--sql-max-concurrent`` slots), counting every outcome."""
 
     def __init__(self, reader: TenantReader, limits: TenantLimits, settings: Settings) -> None:
         super().__init__(reader.snapshot, timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
-                         memory_limit=settings.sql_memory_limit, max_concurrent=settings.sql_max_concurrent)
+                         memory_limit=settings.sql_memory_limit, max_concurrent=settings.sql_max_concurrent,
+                         max_result_bytes=settings.sql_max_result_bytes)
         self.limits = limits
 
-    def execute(self, query: str, max_rows: int | None = None) -> SqlResult:
+    def execute(self, query: str, max_rows: int | None = None, *, slot_held: bool = False) -> SqlResult:
         tenant = current_tenant()
         if not self.limits.sql_enter(tenant):
             cap = self.limits.of(tenant).sql_max_concurrent
             raise SqlBusy(f"tenant {tenant!r} already runs its {cap} SQL queries at once; retry shortly")
         outcome = "error"
         try:
-            result = super().execute(query, max_rows)
+            result = super().execute(query, max_rows, slot_held=slot_held)
             outcome = "ok"
             return result
         except SqlBusy:
@@ -182,8 +194,9 @@ def query_listeners(settings: Settings, store: SegmentStore, sec: Security, out:
         return None
     reader = TenantReader(store)
     engine = TenantSqlEngine(reader, limits, settings)
-    app = query_app.make_app(reader, lambda body: decode_otlp_json(body).spans,
-                             extra_routers=[sql_api.router(engine), ui_app.router()],
+    app = query_app.make_app(limited_reader(settings, reader), lambda body: decode_otlp_json(body).spans,
+                             extra_routers=[sql_api.router(engine, settings.sql_max_body_bytes),
+                                            ui_app.router()],
                              zipkin_autocomplete_keys=settings.autocomplete_keys,
                              traceql=TraceQLEngine(reader))
     ui_app.install_not_found_page(app)  # unknown UI paths: the app's own 404 page

@@ -20,9 +20,10 @@ import pyarrow as pa
 import uvicorn
 from fastapi import FastAPI
 
-from spanlake import admin, listeners
+from spanlake import admin, http_timeouts, listeners
 from spanlake.auth import CredentialsError, Principal, load_credentials
 from spanlake.collector import jaeger_udp
+from spanlake.collector.admission import TRACKED_TRACES, Admission, IngestLimits, TraceBudget
 from spanlake.config import Settings
 from spanlake.limits import LimitsError, TenantLimits, load_limits
 from spanlake.listeners import Listeners, Security
@@ -32,7 +33,7 @@ from spanlake.selftrace import SelfTracer
 from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.store import SegmentStore, StoreConfig
-from spanlake.tenancy import TenantReader, TenantWriter
+from spanlake.tenancy import TenantReader, TenantWriter, tenant_or_empty
 from spanlake.tls import TlsError, TlsFiles
 
 log = logging.getLogger("spanlake")
@@ -60,6 +61,8 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     health: admin.Health = field(default_factory=admin.Health)
     tracer: SelfTracer | None = None
+    # Spans and bytes per trace so far, shared by every receiver, counted per tenant (issue 14).
+    trace_budget: TraceBudget = field(default_factory=lambda: TraceBudget(TRACKED_TRACES))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -82,10 +85,15 @@ class Runtime:
         return cls(settings, security, limits, metrics, tracer=tracer)
 
     def writer_for(self, store: SegmentStore) -> Callable[[str], SpanWriter]:
+        """Each receiver's writer: the global ingest limits (``Admission``: spans per request, start
+        time window, negative durations, per-trace budget per tenant) first, then the tenant's own
+        limits (``TenantLimits.admit``) and the store of the request's tenant."""
         def make(protocol: str) -> SpanWriter:
             def report(tenant: str, spans: pa.Table, outcome: str) -> None:
                 self.metrics.ingest_outcome(protocol, tenant, spans, outcome)
-            return TenantWriter(store, admit=self.limits.admit, report=report)
+            tenant_writer = TenantWriter(store, admit=self.limits.admit, report=report)
+            return Admission(tenant_writer, ingest_limits(self.settings), budget=self.trace_budget,
+                             scope=tenant_or_empty)
         return make
 
     def build(self, store: SegmentStore) -> Listeners:
@@ -95,7 +103,8 @@ class Runtime:
         if settings.has_role("collector"):
             # Zipkin clients read where they write, as with Zipkin's server: with the query role in
             # this process, the Zipkin port serves the read API too.
-            zipkin_reader = TenantReader(store) if settings.has_role("query") else None
+            zipkin_reader = listeners.limited_reader(settings, TenantReader(store)) \
+                if settings.has_role("query") else None
             listeners.collector_listeners(settings, self.security, out, self.writer_for(store), zipkin_reader)
         if settings.has_role("query"):
             listeners.query_listeners(settings, store, self.security, out, self.limits)
@@ -123,10 +132,19 @@ class Runtime:
         return listeners.HttpListener("admin", app, self.settings.admin_port)
 
 
+def ingest_limits(settings: Settings) -> IngestLimits:
+    return IngestLimits(max_spans_per_request=settings.max_spans_per_request,
+                        max_spans_per_trace=settings.max_spans_per_trace,
+                        max_bytes_per_trace=settings.max_bytes_per_trace,
+                        max_span_age_ns=int(settings.max_span_age_hours * HOUR_NS),
+                        max_span_future_ns=int(settings.max_span_future_hours * HOUR_NS))
+
+
 def open_store(settings: Settings) -> SegmentStore:
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
-                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir)
+                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
+                         disk_reserve_bytes=settings.disk_reserve_bytes)
     return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"))
 
 
@@ -178,10 +196,12 @@ def _on_signals(stop: asyncio.Event) -> None:
 def _uvicorn(settings: Settings, sec: Security, app: FastAPI, port: int) -> _Server:
     # A bounded graceful shutdown: uvicorn would otherwise wait forever for clients that keep
     # connections open (seen as servers ignoring SIGTERM in the test and benchmark runs).
+    # Header and body read timeouts: a half-sent request must not hold a connection forever.
     tls = sec.tls.uvicorn_options() if sec.tls else {}
+    http = http_timeouts.protocol_class(settings.http_header_timeout, settings.http_body_timeout)
     return _Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
                                   lifespan="off", access_log=False, timeout_graceful_shutdown=5,
-                                  log_config=None, **tls))
+                                  log_config=None, http=http, **tls))
 
 
 async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyncio.Event) -> int:

@@ -84,6 +84,10 @@ class TenantWriter:
         if self._report is not None:
             self._report(tenant, spans, "accepted")
 
+    def check_capacity(self, incoming_spans: int = 0) -> None:
+        """The store's own refusal (full buffer, disk reserve), asked before a request is decoded."""
+        self._store.check_capacity(incoming_spans)
+
 
 class FixedTenantWriter:
     """A writer for one tenant, for transports with no request to carry one (the UDP agent ports)."""
@@ -114,6 +118,10 @@ class TenantReader:
     def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
                    start_time_max_ns: int | None = None) -> pa.Table:
         return self._view().get_traces(trace_ids, start_time_min_ns, start_time_max_ns)
+
+    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
+        """``get_traces`` that stops reading a trace past ``max_spans_per_trace`` (``LimitedReader``)."""
+        return self._view().get_traces_capped(trace_ids, max_spans_per_trace)
 
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
         return self._view().find_trace_ids(query)

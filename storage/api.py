@@ -140,4 +140,17 @@ def check_tenant(name: str) -> str:
 class StoreOverloaded(Exception):
     """Raised by ``SpanWriter.write`` when the store cannot take more spans right now (its unflushed
     buffer is full). Nothing of the call is stored. Transports answer HTTP 429 / 503 or gRPC
-    RESOURCE_EXHAUSTED / UNAVAILABLE so clients back off and retry."""
+    RESOURCE_EXHAUSTED / UNAVAILABLE with a retry delay (``Retry-After`` / ``RetryInfo``) so
+    clients back off and retry; ``retry_after_s`` is that delay."""
+
+    def __init__(self, message: str = "the store is overloaded", retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(StoreOverloaded):
+    """The store cannot write at all for now: its disk is at the free-space reserve, or a write to
+    the WAL failed (and was rolled back). Nothing of the call is stored; retry later."""
+
+    def __init__(self, message: str = "the store cannot write now", retry_after_s: float = 5.0) -> None:
+        super().__init__(message, retry_after_s)

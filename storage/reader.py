@@ -37,18 +37,27 @@ class Reader:
             self._db, self._db_lock = shared._db, shared._db_lock
 
     # --- trace by ID: no time range, no scan -------------------------------------------------
-    def get_traces(self, trace_ids: Sequence[bytes]) -> pa.Table:
+    def get_traces(self, trace_ids: Sequence[bytes], max_spans_per_trace: int | None = None) -> pa.Table:
+        """With ``max_spans_per_trace``, segments are read earliest first and a trace stops being
+        read once that many of its spans are known to come before anything left unread (the caller
+        cuts it to its first spans): a huge trace costs bounded memory."""
         ids = list(dict.fromkeys(bytes(t) for t in trace_ids if len(t) == 16))
         if not ids:
             return SPAN_SCHEMA.empty_table()
         snap = self._snapshot()
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
+        segments = snap.segments
+        if max_spans_per_trace is not None:
+            segments = sorted(segments, key=lambda s: int(s.meta["min_start_ns"]))
         # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
         # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
         # fixed-size binary statistics: ~10x slower here at the same row-group size, bench/layout.py.)
-        for seg in snap.segments:
+        for seg in segments:
             hits = [t for t in ids if seg.may_contain(t)]
+            if max_spans_per_trace is not None:
+                before = _spans_before(parts, int(seg.meta["min_start_ns"]))
+                hits = [t for t in hits if before.get(t, 0) < max_spans_per_trace]
             if hits:
                 parts.append(with_end_time(seg.read_traces(hits)))
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
@@ -161,6 +170,16 @@ class Reader:
 def _quote(path: Path) -> str:
     """A segment path as a SQL string literal (our own paths, never user input)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _spans_before(parts: list[pa.Table], start_ns: int) -> dict[bytes, int]:
+    """Spans per trace in ``parts`` that start before ``start_ns``."""
+    counts: dict[bytes, int] = {}
+    for part in parts:
+        early = part.filter(pc.less(part.column("start_time_unix_nano"), start_ns))
+        for c in pc.value_counts(early.column("trace_id")).to_pylist():
+            counts[c["values"]] = counts.get(c["values"], 0) + c["counts"]
+    return counts
 
 
 def _filter_ids(table: pa.Table, wanted: pa.Array) -> pa.Table:

@@ -233,10 +233,16 @@ def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
     final = directory / f"{name}.parquet"
     tmp = directory / f".{name}.parquet.tmp"
     stored = ordered.drop_columns([_DERIVED]).cast(schema)
-    pq.write_table(stored, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
-                   row_group_size=ROW_GROUP_SPANS, write_statistics=True,
-                   use_dictionary=_DICTIONARY_COLUMNS)
-    fsync_path(tmp)
+    try:
+        pq.write_table(stored, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
+                       row_group_size=ROW_GROUP_SPANS, write_statistics=True,
+                       use_dictionary=_DICTIONARY_COLUMNS)
+        fsync_path(tmp)
+    except BaseException:
+        # A flush that failed (a full disk) is retried under new names: leave no debris behind
+        # holding the space the retry needs.
+        tmp.unlink(missing_ok=True)
+        raise
     # Sidecars may land before their segment: a sidecar without a segment is ignored and cleaned.
     _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
     items = attribute_items(ordered)

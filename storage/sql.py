@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -34,7 +35,7 @@ from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
 # statement, whatever that statement is.
 _ALLOWED = {duckdb.StatementType.SELECT}
-_BATCH_ROWS = 8192
+_BATCH_ROWS = 1024  # small batches: the result-size limit is checked between them
 
 
 class SqlError(Exception):
@@ -66,10 +67,11 @@ class SqlEngine:
 
     def __init__(self, snapshot: Callable[[], Snapshot], *, timeout_s: float = 30.0,
                  max_rows: int = 10_000, memory_limit: str = "2GB", max_concurrent: int = 4,
-                 threads: int = 2) -> None:
+                 threads: int = 2, max_result_bytes: int = 64 * 1024 * 1024) -> None:
         self._snapshot = snapshot
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_result_bytes = max_result_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._running = 0
         self._running_lock = threading.Lock()
@@ -81,20 +83,32 @@ class SqlEngine:
         """Queries holding a slot right now (for operators' metrics and for tests that wait on it)."""
         return self._running
 
-    def execute(self, query: str, max_rows: int | None = None) -> SqlResult:
-        """Run one SELECT; at most ``max_rows`` rows (never more than the engine's own cap)."""
-        statement = check_query(query)
-        limit = self.max_rows if max_rows is None else max(0, min(max_rows, self.max_rows))
+    def execute(self, query: str, max_rows: int | None = None, *, slot_held: bool = False) -> SqlResult:
+        """Run one SELECT; at most ``max_rows`` rows (never more than the engine's own cap).
+
+        ``slot_held``: the caller already holds a slot from ``slot()`` (to parse its request only
+        once admitted)."""
+        if slot_held:
+            return self._run(check_query(query), self._limit(max_rows))
+        with self.slot():
+            return self._run(check_query(query), self._limit(max_rows))
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the ``max_concurrent`` query slots, or ``SqlBusy`` at once (never queued)."""
         if not self._slots.acquire(blocking=False):
             raise SqlBusy("too many SQL queries are running; retry shortly")
         with self._running_lock:
             self._running += 1
         try:
-            return self._run(statement, limit)
+            yield
         finally:
             with self._running_lock:
                 self._running -= 1
             self._slots.release()
+
+    def _limit(self, max_rows: int | None) -> int:
+        return self.max_rows if max_rows is None else max(0, min(max_rows, self.max_rows))
 
     def close(self) -> None:
         with self._db_lock:
@@ -113,7 +127,7 @@ class SqlEngine:
         timer.daemon = True
         timer.start()
         try:
-            table, truncated = _fetch(con, statement, limit)
+            table, truncated = _fetch(con, statement, limit, self.max_result_bytes)
         except duckdb.Error as e:
             if expired.is_set():
                 raise SqlTimeout(f"query interrupted: it ran past the {self.timeout_s:g} s time limit "
@@ -205,14 +219,26 @@ def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
                 "UNION ALL BY NAME SELECT * FROM _tail")
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, statement: str, limit: int) -> tuple[pa.Table, bool]:
-    """Stream batches until ``limit + 1`` rows are in: the query stops there, not at its end."""
-    reader = con.sql(statement).to_arrow_reader(_BATCH_ROWS)
+def _fetch(con: duckdb.DuckDBPyConnection, statement: str, limit: int,
+           max_bytes: int) -> tuple[pa.Table, bool]:
+    """Stream batches until ``limit + 1`` rows are in: the query stops there, not at its end.
+
+    Past ``max_bytes`` of result the query is stopped with an error: ``max_rows`` alone let
+    ``SELECT repeat('x', 200000000) FROM range(5)`` return 1 GB (issue 14)."""
+    relation = con.sql(statement)
+    if relation is None:
+        raise SqlError("the query returns no result")
+    reader = relation.to_arrow_reader(_BATCH_ROWS)
     batches: list[pa.RecordBatch] = []
-    rows = 0
+    rows = size = 0
     for batch in reader:
         batches.append(batch)
         rows += batch.num_rows
+        size += batch.nbytes
+        if size > max_bytes:
+            reader.close()
+            raise SqlError(f"the result exceeds {max_bytes} bytes (sql_max_result_bytes); select fewer "
+                           "or smaller columns, or aggregate")
         if rows > limit:
             break
     reader.close()

@@ -31,20 +31,30 @@ from spanlake.storage.api import (
     DependencyLink,
     Operation,
     StoreOverloaded,
+    StoreUnavailable,
     TraceQuery,
     check_tenant,
 )
 from spanlake.storage.catalog import Catalog, Snapshot
+from spanlake.storage.diskspace import DiskReserve
 from spanlake.storage.reader import Reader
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import HOUR_NS, delete_segment, partition_of, prepare_segment, remove_debris
-from spanlake.storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
+from spanlake.storage.segments import (
+    HOUR_NS,
+    PendingSegment,
+    delete_segment,
+    partition_of,
+    prepare_segment,
+    remove_debris,
+)
+from spanlake.storage.wal import WalWriteError, WriteAheadLog, decode_batch, encode_batch, read_records
 
 log = logging.getLogger(__name__)
 
 _TENANT_KEY = b"spanlake.tenant"
 _SMALL_BATCH = 1024
 _SMALL_RUN_MERGE = 64
+_RETRY_FLUSH_S = 5.0
 # Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
 # can kill -9 the process between the commits of one flush. Never set in production.
 _PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
@@ -73,6 +83,9 @@ class StoreConfig:
     # Unflushed spans beyond this are refused (StoreOverloaded) instead of growing memory.
     max_buffered_spans: int = 400_000
     wal_dir: Path | None = None  # default: <data>/wal
+    # Writes are refused (StoreUnavailable) while the data or WAL disk has less than this free:
+    # the room flushes and compaction need on a nearly full disk (storage/diskspace.py).
+    disk_reserve_bytes: int = 0
 
 
 class SegmentStore:
@@ -96,6 +109,8 @@ class SegmentStore:
         self.events = StoreEvents()
         self._wal: WriteAheadLog | None = None
         self._flusher: threading.Thread | None = None
+        self.disk = DiskReserve([self.data_dir, config.wal_dir or self.data_dir / "wal"],
+                                config.disk_reserve_bytes)
         if writable:
             self._open_for_writing()
 
@@ -106,26 +121,41 @@ class SegmentStore:
         if spans.num_rows == 0:
             return
         wal = self._require_wal()
-        # Spans being flushed still hold memory until their segments commit: they count too.
-        buffered = self._tail_spans + self._flushing_spans
-        if buffered + spans.num_rows > self.config.max_buffered_spans:
-            self._wake.set()
-            raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
+        self.check_capacity(spans.num_rows)
         spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
         # The tenant travels in the WAL record's schema metadata, so a replay puts it back.
         payload = encode_batch(spans.replace_schema_metadata({_TENANT_KEY: tenant}))
+        self.disk.check(len(payload))
         # Append and publish under one lock so a flush never rotates between them: every span in
         # the tail is in a WAL file that the next flush covers. The fsync comes after, outside the
         # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
-        with self._lock:
-            position = wal.write(payload)
-            self._append_to_tail(tenant, spans)
-        wal.sync(position)
+        # A failed append was rolled back by the WAL and is answered as retryable. (A failed fsync is
+        # answered the same way, but its spans are already in the tail and may be stored: the
+        # sender's retry then stores them twice. At least once, never lost.)
+        try:
+            with self._lock:
+                position = wal.write(payload)
+                self._append_to_tail(tenant, spans)
+            wal.sync(position)
+        except WalWriteError as exc:
+            self._wake.set()
+            raise StoreUnavailable(f"{exc.strerror}; retry later") from exc
         if self._tail_spans >= self.config.segment_max_spans:
             self._wake.set()
 
+    def check_capacity(self, incoming_spans: int = 0) -> None:
+        """Raise ``StoreOverloaded`` / ``StoreUnavailable`` if a write of ``incoming_spans`` would be
+        refused now: receivers ask before decoding a request, so a refused one costs no memory."""
+        # Spans being flushed still hold memory until their segments commit: they count too.
+        buffered = self._tail_spans + self._flushing_spans
+        if buffered and buffered + incoming_spans > self.config.max_buffered_spans:
+            self._wake.set()
+            raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
+        self.disk.check()
+
     def _append_to_tail(self, tenant: str, spans: pa.Table) -> None:
         self._tails.setdefault(tenant, _Tail()).append(spans)
+        self._tail_spans += spans.num_rows
         self._tail_spans += spans.num_rows
 
     def flush(self) -> None:
@@ -211,6 +241,10 @@ class SegmentStore:
                    start_time_max_ns: int | None = None) -> pa.Table:
         return self.reader.get_traces(trace_ids)
 
+    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
+        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
+        return self.reader.get_traces(trace_ids, max_spans_per_trace)
+
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
         return self.reader.find_trace_ids(query)
 
@@ -250,17 +284,27 @@ class SegmentStore:
         if redo:  # the last flush committed (some of) its segments but did not finish
             log.info("redoing the interrupted flush of WAL files %s..%s", redo[0], redo[-1])
             self._drop_partial_flush(last_flush)
-            self._write_segments(self._read_wal(redo), last_flush)
-            wal.delete_through(last_flush)
-        later = [s for s in pending if s > last_flush]
+            try:
+                self._write_segments(self._read_wal(redo), last_flush)
+                wal.delete_through(last_flush)
+                redo = []
+            except OSError:  # a full disk: with the partial flush gone, replay these files instead
+                log.exception("redoing the interrupted flush failed; replaying its WAL files instead")
+                self.catalog.invalidate()
+        later = redo + [s for s in pending if s > last_flush]
         if later:
             batches = self._read_wal(later)
             log.info("replayed %d spans from %d WAL files", sum(t.num_rows for _, t in batches), len(later))
             with self._lock:
                 for tenant, table in batches:
                     self._append_to_tail(tenant, table)
-            # Keep the replayed files until the next flush covers them: rotate so it does.
-            self.flush()
+            # Keep the replayed files until the next flush covers them: rotate so it does. On a
+            # full disk the flush fails: start anyway (queries see the replayed spans in the tail)
+            # and let the background flusher retry once space returns.
+            try:
+                self.flush()
+            except OSError:
+                log.exception("flushing the replayed WAL failed; serving anyway, will retry")
 
     def _drop_partial_flush(self, wal_seq: int) -> None:
         """Delete what an interrupted flush committed; its redo writes all of it again.
@@ -297,19 +341,24 @@ class SegmentStore:
         by_tenant: dict[str, list[pa.Table]] = {}
         for tenant, table in batches:
             by_tenant.setdefault(tenant, []).append(table)
-        pending = []
+        pending: list[PendingSegment] = []
         n = 0
-        for tenant, tables in sorted(by_tenant.items()):
-            spans = pa.concat_tables(tables)
-            for offset in range(0, spans.num_rows, step):
-                chunk = spans.slice(offset, step)
-                name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
-                n += 1
-                hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
-                for hour in pc.unique(hours).to_pylist():
-                    part = chunk.filter(pc.equal(hours, hour))
-                    partition = partition_of(hour * HOUR_NS, tenant)
-                    pending.append(prepare_segment(self.data_dir, partition, name, part, meta))
+        try:
+            for tenant, tables in sorted(by_tenant.items()):
+                spans = pa.concat_tables(tables)
+                for offset in range(0, spans.num_rows, step):
+                    chunk = spans.slice(offset, step)
+                    name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
+                    n += 1
+                    hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
+                    for hour in pc.unique(hours).to_pylist():
+                        part = chunk.filter(pc.equal(hours, hour))
+                        partition = partition_of(hour * HOUR_NS, tenant)
+                        pending.append(prepare_segment(self.data_dir, partition, name, part, meta))
+        except BaseException:
+            for p in pending:  # a failed flush (full disk) leaves no temp files holding space
+                p.tmp.unlink(missing_ok=True)
+            raise
         with self._lock:  # publish all segments and retire the flushed tail in one step for readers
             for p in pending:
                 p.commit()
@@ -321,7 +370,11 @@ class SegmentStore:
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
-            self._wake.wait(self.config.flush_interval_s)
+            # Unflushed spans left by a failed flush (a full disk) are retried soon, not a whole
+            # flush interval later: that is how the store recovers by itself once space returns.
+            retry_soon = bool(self._flushing)
+            self._wake.wait(min(self.config.flush_interval_s, _RETRY_FLUSH_S) if retry_soon
+                            else self.config.flush_interval_s)
             self._wake.clear()
             if self._closed.is_set():
                 return
@@ -372,6 +425,10 @@ class TenantStore:
     def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
                    start_time_max_ns: int | None = None) -> pa.Table:
         return self.reader.get_traces(trace_ids)
+
+    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
+        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
+        return self.reader.get_traces(trace_ids, max_spans_per_trace)
 
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
         return self.reader.find_trace_ids(query)

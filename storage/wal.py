@@ -1,13 +1,24 @@
 """The write-ahead log: what makes a write durable before it reaches a Parquet segment.
 
-A WAL is a directory of numbered files (``000000000042.wal``). Each file is a sequence of records
-``[u32 length][u32 crc32][Arrow IPC stream of one span batch]``. A write appends one record and
-fsyncs before it returns, so an acknowledged batch survives ``kill -9`` and power loss. A crash in
-the middle of an append leaves a torn last record; it was never acknowledged, and replay stops
-there (and truncates it) instead of failing.
+A WAL is a directory of numbered files (``000000000042.wal``). Each record is
+``[magic "SLW2"][u32 length][u32 crc32 of the payload][u32 crc32 of the 12 bytes before]`` followed
+by an Arrow IPC stream of one span batch. A write appends one record and fsyncs before it returns, so
+an acknowledged batch survives ``kill -9`` and power loss.
 
-The store rotates to a new file at every flush, so a flush covers whole files and deleting the
-files it covered is all the cleanup there is.
+Failure handling (issue 14: a disk that filled mid-append used to leave a torn record, acks written
+after it were then truncated away by recovery):
+
+- A failed append is rolled back: the file is truncated to the end of the last good record; if even
+  that fails, the log rolls to a new file, so nothing acknowledged later sits behind the torn bytes.
+  The caller gets ``WalWriteError`` (answered as a retryable error) and nothing of the record counts.
+- Recovery tells a torn tail from a corrupt middle with the two checksums and the magic: bad bytes
+  with no valid record after them are a torn, never-acknowledged tail and are truncated; bad bytes
+  followed by valid records are a corrupt middle: reported (logged as an error and copied to a
+  ``.corrupt`` file beside the log), skipped, and every valid record after them is kept.
+
+Files written before this format (``[u32 length][u32 crc32]`` records, no magic) are still read.
+The store rotates to a new file at every flush, so a flush covers whole files and deleting the files
+it covered is all the cleanup there is.
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -28,8 +38,14 @@ from spanlake.storage.segments import fsync_path
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("<II")
+MAGIC = b"SLW2"
+_HEADER = struct.Struct("<4sIII")  # magic, payload length, payload crc32, header crc32
+_LEGACY_HEADER = struct.Struct("<II")
 _SUFFIX = ".wal"
+
+
+class WalWriteError(OSError):
+    """An append did not reach the log (disk full, I/O error). It was rolled back: retry later."""
 
 
 def _ignore(seconds: float) -> None:
@@ -48,6 +64,11 @@ def decode_batch(payload: bytes) -> pa.Table:
     return pa.ipc.open_stream(payload).read_all()
 
 
+def encode_record(payload: bytes) -> bytes:
+    head = struct.pack("<4sII", MAGIC, len(payload), zlib.crc32(payload))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
 class WriteAheadLog:
     """Append-only, fsynced, rotating log of span batches in one directory (one writer only)."""
 
@@ -59,7 +80,7 @@ class WriteAheadLog:
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._seq = max([first_seq, *(s + 1 for s in self.sequences())])
-        self._file = self._open(self._seq)
+        self._fd = self._open(self._seq)
         self._offset = 0
         self._synced = (self._seq, 0)
         self.on_fsync: Callable[[float], None] = _ignore  # seconds of each group-commit fsync
@@ -79,11 +100,19 @@ class WriteAheadLog:
         return position[0]
 
     def write(self, payload: bytes) -> tuple[int, int]:
-        """Append one record, not yet durable; returns its end position for ``sync``."""
-        record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        """Append one record, not yet durable; returns its end position for ``sync``.
+
+        Raises ``WalWriteError`` after rolling the failed record back.
+        """
+        record = encode_record(payload)
         with self._lock:
-            self._file.write(record)
-            self._file.flush()
+            try:
+                if self._fd < 0:  # an earlier roll could not open its file: try again now
+                    self._fd = self._open(self._seq)
+                _write_all(self._fd, record)
+            except OSError as exc:
+                self._roll_back()
+                raise WalWriteError(exc.errno, f"WAL append failed ({exc.strerror}); rolled back") from exc
             self._offset += len(record)
             return self._seq, self._offset
 
@@ -98,9 +127,16 @@ class WriteAheadLog:
                 return
             with self._lock:
                 target = (self._seq, self._offset)
-                fd = self._file.fileno()
+                fd = self._fd
             started = time.perf_counter()
-            os.fsync(fd)
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                # The kernel may have dropped the dirty pages: nothing since the last good fsync
+                # counts as durable. Roll to a new file so later records do not share its fate.
+                with self._lock:
+                    self._roll_to_new_file()
+                raise WalWriteError(exc.errno, f"WAL fsync failed ({exc.strerror})") from exc
             self.on_fsync(time.perf_counter() - started)
             self._synced = target
 
@@ -108,12 +144,10 @@ class WriteAheadLog:
         """Start a new file; returns the sequence number of the file just closed (and fsynced)."""
         with self._sync_lock, self._lock:
             closed = self._seq
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._seq += 1
-            self._file = self._open(self._seq)
-            self._offset = 0
-            self._synced = (self._seq, 0)
+            if self._fd >= 0:
+                os.fsync(self._fd)
+                os.close(self._fd)
+            self._next_file()
             return closed
 
     def delete_through(self, seq: int) -> None:
@@ -125,32 +159,131 @@ class WriteAheadLog:
 
     def close(self) -> None:
         with self._sync_lock, self._lock:
-            os.fsync(self._file.fileno())
-            self._file.close()
+            if self._fd < 0:
+                return
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
 
     def path(self, seq: int) -> Path:
         return self.directory / f"{seq:012d}{_SUFFIX}"
 
-    def _open(self, seq: int) -> BinaryIO:
-        f = open(self.path(seq), "ab")
+    def _roll_back(self) -> None:
+        """Cut a failed append off the file, or leave the file behind if that fails too."""
+        try:
+            os.ftruncate(self._fd, self._offset)
+            os.lseek(self._fd, self._offset, os.SEEK_SET)
+        except OSError:
+            log.exception("WAL: cannot truncate %s after a failed append; rolling to a new file",
+                          self.path(self._seq))
+            self._roll_to_new_file()
+
+    def _roll_to_new_file(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._next_file()
+
+    def _next_file(self) -> None:
+        self._seq += 1
+        self._offset = 0
+        try:
+            self._fd = self._open(self._seq)
+        except OSError:
+            log.exception("WAL: cannot open %s yet; the next append tries again", self.path(self._seq))
+            self._fd = -1
+        self._synced = (self._seq, 0)
+
+    def _open(self, seq: int) -> int:
+        fd = os.open(self.path(seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         fsync_path(self.directory)
-        return f
+        return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def read_records(path: Path) -> Iterator[bytes]:
-    """Every intact record of one WAL file; truncates a torn tail left by a crash mid-append."""
+    """Every intact record of one WAL file.
+
+    A torn tail (a crash or failed write mid-append: never acknowledged) is truncated. A corrupt
+    record with valid records after it is reported, saved beside the file and skipped.
+    """
     data = path.read_bytes()
+    if data and not data.startswith(MAGIC):
+        yield from _read_legacy(path, data)
+        return
     offset = 0
-    while offset + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, offset)
-        start, end = offset + _HEADER.size, offset + _HEADER.size + length
+    while offset < len(data):
+        length = _valid_record_at(data, offset)
+        if length is not None:
+            start = offset + _HEADER.size
+            yield data[start:start + length]
+            offset = start + length
+            continue
+        resume = _next_valid_record(data, offset + 1)
+        if resume is None:
+            _truncate_torn_tail(path, offset, len(data) - offset)
+            return
+        _report_corruption(path, data, offset, resume)
+        offset = resume
+
+
+def _valid_record_at(data: bytes, offset: int) -> int | None:
+    """The payload length of a whole, checksum-valid record starting at ``offset``, else None."""
+    if offset + _HEADER.size > len(data):
+        return None
+    magic, length, crc, head_crc = _HEADER.unpack_from(data, offset)
+    if magic != MAGIC or zlib.crc32(data[offset:offset + 12]) != head_crc:
+        return None
+    start = offset + _HEADER.size
+    if start + length > len(data) or zlib.crc32(data[start:start + length]) != crc:
+        return None
+    return int(length)
+
+
+def _next_valid_record(data: bytes, offset: int) -> int | None:
+    while (found := data.find(MAGIC, offset)) != -1:
+        if _valid_record_at(data, found) is not None:
+            return found
+        offset = found + 1
+    return None
+
+
+def _truncate_torn_tail(path: Path, offset: int, size: int) -> None:
+    log.warning("WAL %s: dropping %d bytes of a torn, never-acknowledged record at offset %d",
+                path, size, offset)
+    with open(path, "r+b") as f:
+        f.truncate(offset)
+        os.fsync(f.fileno())
+
+
+def _report_corruption(path: Path, data: bytes, start: int, end: int) -> None:
+    saved = path.with_name(f"{path.name}.corrupt-{start}")
+    try:
+        saved.write_bytes(data[start:end])
+    except OSError:
+        saved = Path("(not saved: write failed)")
+    log.error("WAL %s: %d corrupt bytes at offset %d..%d skipped (saved to %s); the records after "
+              "them are kept", path, end - start, start, end, saved)
+
+
+def _read_legacy(path: Path, data: bytes) -> Iterator[bytes]:
+    """Records of the first WAL format: ``[u32 length][u32 crc32]``, stop at the first bad one."""
+    offset = 0
+    while offset + _LEGACY_HEADER.size <= len(data):
+        length, crc = _LEGACY_HEADER.unpack_from(data, offset)
+        start, end = offset + _LEGACY_HEADER.size, offset + _LEGACY_HEADER.size + length
         if end > len(data) or zlib.crc32(data[start:end]) != crc:
             break
         yield data[start:end]
         offset = end
     if offset != len(data):
-        log.warning("WAL %s: dropping %d bytes of a torn, never-acknowledged record",
-                    path, len(data) - offset)
-        with open(path, "r+b") as f:
-            f.truncate(offset)
-            os.fsync(f.fileno())
+        _truncate_torn_tail(path, offset, len(data) - offset)

@@ -59,9 +59,13 @@ def _index() -> HTMLResponse:
 
 
 def _static_file(path: str) -> Response:
-    target = (STATIC_DIR / path).resolve()
+    try:
+        target = (STATIC_DIR / path).resolve()
+        found = target.is_relative_to(STATIC_DIR) and target.is_file()
+    except (ValueError, OSError):  # a NUL byte (``%00``) or a name too long for the filesystem
+        found = False
     # Refuse anything that escapes the static directory (``..`` or absolute paths).
-    if not target.is_relative_to(STATIC_DIR) or not target.is_file():
+    if not found:
         raise HTTPException(status_code=404, detail="not found")
     media = _MEDIA_TYPES.get(target.suffix, "application/octet-stream")
     return FileResponse(target, media_type=media, headers={"Cache-Control": "no-cache"})

@@ -12,13 +12,14 @@ import pyarrow as pa
 from google.protobuf.message import DecodeError
 
 from spanlake.collector.formats import jaeger_mapping as jm
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, client_errors
 from spanlake.collector.formats.proto import collector_pb2, model_pb2
 from spanlake.storage.rows import spans_table
 
 _NANOS_PER_SECOND = 1_000_000_000
 
 
+@client_errors
 def decode_post_spans_request(data: bytes) -> pa.Table:
     """A serialized ``PostSpansRequest``."""
     request = collector_pb2.PostSpansRequest()

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from spanlake.collector.formats import jaeger_mapping as jm
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, client_errors
 from spanlake.collector.formats.thrift import (
     Message,
     MessageType,
@@ -31,16 +31,19 @@ _MASK64 = (1 << 64) - 1
 INVALID_SPAN_NAME, INVALID_TAG_KEY = "invalid-span-name", "invalid-tag-key"
 
 
+@client_errors
 def decode_thrift_binary_batch(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TBinaryProtocol ``jaeger.Batch`` (the body Jaeger clients POST to ``/api/traces``)."""
     return batch_to_spans(read_binary_struct(data), binary_as_base64=binary_as_base64)
 
 
+@client_errors
 def decode_agent_compact(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TCompactProtocol ``Agent.emitBatch`` message (what clients send to UDP 6831)."""
     return _emit_batch(read_compact_message(data), binary_as_base64)
 
 
+@client_errors
 def decode_agent_binary(data: bytes, *, binary_as_base64: bool = True) -> pa.Table:
     """A TBinaryProtocol ``Agent.emitBatch`` message (what clients send to UDP 6832)."""
     return _emit_batch(read_binary_message(data), binary_as_base64)

@@ -20,7 +20,7 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 
 from spanlake.collector.formats.anyvalue import pb_typed
 from spanlake.collector.formats.attr_columns import TypedAttrs
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, TooManySpans, client_errors
 from spanlake.collector.formats.otlp_json import decode_otlp_json
 from spanlake.collector.formats.otlp_spans import decode_spans
 from spanlake.collector.formats.otlp_wire import ShadowRequest
@@ -31,13 +31,17 @@ from spanlake.storage.schema import ValueType
 __all__ = ["ConvertResult", "decode_otlp_json", "decode_otlp_protobuf", "otlp_request_to_spans"]
 
 
-def decode_otlp_protobuf(body: bytes) -> ConvertResult:
-    """An OTLP ``ExportTraceServiceRequest`` (or ``TracesData``: same layout) in protobuf bytes."""
+@client_errors
+def decode_otlp_protobuf(body: bytes, max_spans: int | None = None) -> ConvertResult:
+    """An OTLP ``ExportTraceServiceRequest`` (or ``TracesData``: same layout) in protobuf bytes.
+
+    Over ``max_spans`` spans raises ``TooManySpans`` before the spans are decoded.
+    """
     try:
         request = ShadowRequest.FromString(body)
     except DecodeError as exc:
         raise FormatError(f"not a valid OTLP trace request in protobuf: {exc}") from None
-    return _convert(request)
+    return _convert(request, max_spans)
 
 
 def otlp_request_to_spans(request: trace_service_pb2.ExportTraceServiceRequest) -> ConvertResult:
@@ -46,7 +50,7 @@ def otlp_request_to_spans(request: trace_service_pb2.ExportTraceServiceRequest) 
     return decode_otlp_protobuf(request.SerializeToString())
 
 
-def _convert(request: Any) -> ConvertResult:
+def _convert(request: Any, max_spans: int | None = None) -> ConvertResult:
     resources, scopes = Resources(), Scopes()
     chunks: list[bytes] = []
     lengths: list[int] = []
@@ -61,6 +65,9 @@ def _convert(request: Any) -> ConvertResult:
             lengths.extend(map(len, spans))
             scope_resource.append(resource)
             scope_count.append(len(spans))
+    if max_spans is not None and len(lengths) > max_spans:
+        raise TooManySpans(f"the request has {len(lengths)} spans, over the limit of {max_spans} per "
+                           "request (--max-spans-per-request); send smaller batches")
     columns, keep, rejected = decode_spans(b"".join(chunks), np.array(lengths, np.int64))
     scope_of_span = np.repeat(np.arange(len(scope_count), dtype=np.int32), scope_count)[keep]
     resource_of_span = np.array(scope_resource, np.int32)[scope_of_span]

@@ -14,7 +14,7 @@ from typing import Any
 
 from spanlake.collector.formats.anyvalue import INT64_MAX, json_int64, json_kind, json_typed
 from spanlake.collector.formats.attr_columns import TypedAttrs
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, TooManySpans, client_errors
 from spanlake.collector.formats.otlp_json_fast import SPAN_KINDS, STATUS_CODES, Deferred, decode_canonical
 from spanlake.collector.formats.result import ConvertResult
 from spanlake.collector.formats.span_columns import (
@@ -31,16 +31,25 @@ from spanlake.storage.schema import ValueType
 Path = Callable[[], str]
 
 UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+BEYOND_INT64 = -1  # stands for a timestamp after 2262, which the int64 column cannot hold
 
 
-def decode_otlp_json(body: bytes | str) -> ConvertResult:
-    """An OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``: same shape)."""
+@client_errors
+def decode_otlp_json(body: bytes | str, max_spans: int | None = None) -> ConvertResult:
+    """An OTLP/JSON ``ExportTraceServiceRequest`` (or ``TracesData``: same shape).
+
+    Over ``max_spans`` spans raises ``TooManySpans`` before the spans are converted.
+    """
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormatError(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FormatError(f"expected a JSON object with resourceSpans, got {json_kind(obj)}")
+    if max_spans is not None and (count := _count_spans(obj)) > max_spans:
+        raise TooManySpans(f"the request has {count} spans, over the limit of {max_spans} per request "
+                           "(--max-spans-per-request); send smaller batches")
     try:
         return decode_canonical(obj, add_resource, add_scope)
     except (Deferred, FormatError):
@@ -253,12 +262,27 @@ def _uint(obj: dict[str, Any], camel: str, snake: str, path: str) -> int:
     return json_int64(raw, f"{path}.{camel}", 0, UINT32_MAX)
 
 
+def _count_spans(obj: dict[str, Any]) -> int:
+    """Spans in a request, counted leniently (the conversion reports what is malformed)."""
+    count = 0
+    for rs in _or_empty(obj.get("resourceSpans", obj.get("resource_spans"))):
+        for ss in _or_empty(rs.get("scopeSpans", rs.get("scope_spans")) if isinstance(rs, dict) else None):
+            count += len(_or_empty(ss.get("spans")) if isinstance(ss, dict) else [])
+    return count
+
+
+def _or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _nanos(raw: Any, path: str, name: str) -> int:
     """A fixed64 nanosecond timestamp (the column is int64: up to the year 2262)."""
-    if type(raw) is str and raw.isascii() and raw.isdigit():
+    if type(raw) in (str, int) and str(raw).isascii() and str(raw).isdigit():
         value = int(raw)
         if value <= INT64_MAX:
             return value
+        if value <= UINT64_MAX:  # a valid fixed64 past 2262: rejected per span at admission
+            return BEYOND_INT64
     if raw is None:
         return 0
     return json_int64(raw, f"{path}.{name}", 0, INT64_MAX)

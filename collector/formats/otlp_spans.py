@@ -286,8 +286,9 @@ def _offsets(counts: I64) -> npt.NDArray[np.int32]:
 
 def _nanos(values: npt.NDArray[np.generic], what: str) -> pa.Array:
     values = values.astype(np.uint64)
-    if len(values) and values.max() > INT64_MAX:
-        raise FormatError(f"a span's {what} is beyond the int64 nanosecond range (year 2262)")
+    # Beyond int64 (after the year 2262) reads as negative: the span is then rejected on its own
+    # (start outside the accepted window) or clamped (end before start) at admission, instead of
+    # the whole request failing (issue 14).
     return pa.array(values.view(np.int64))
 
 

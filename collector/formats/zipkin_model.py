@@ -230,6 +230,8 @@ def ip_text(raw: bytes | str | int | None) -> str | None:
     """
     if raw is None or raw in (b"", ""):
         return None
+    if isinstance(raw, bool) or not isinstance(raw, bytes | str | int):  # found by tests/fuzz: [] or {}
+        return None
     if isinstance(raw, bytes) and len(raw) not in (4, 16):
         return None
     return _ip_text(raw)

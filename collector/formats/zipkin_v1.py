@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, client_errors
 from spanlake.collector.formats.thrift import TType, read_binary_value
 from spanlake.collector.formats.zipkin_model import Endpoint, ZipkinSpan, hex_id, ip_text, micros, to_table
 from spanlake.collector.formats.zipkin_v2 import json_endpoint, load_json_list, parse_v2_json_span
@@ -66,6 +66,7 @@ class V1Span:
     binary_annotations: list[V1BinaryAnnotation] = field(default_factory=list)
 
 
+@client_errors
 def decode_zipkin_v1_json(body: bytes) -> pa.Table:
     """A Zipkin v1 JSON list of spans as a ``SPAN_SCHEMA`` table; ``FormatError`` if malformed."""
     spans: list[ZipkinSpan] = []
@@ -78,6 +79,7 @@ def decode_zipkin_v1_json(body: bytes) -> pa.Table:
     return to_table(spans)
 
 
+@client_errors
 def decode_zipkin_v1_thrift(body: bytes) -> pa.Table:
     """A TBinaryProtocol ``list<Span>`` (zipkinCore.thrift) as a ``SPAN_SCHEMA`` table."""
     items = read_binary_value(body, TType.LIST)

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 from google.protobuf.message import DecodeError
 
-from spanlake.collector.formats.errors import FormatError
+from spanlake.collector.formats.errors import FormatError, client_errors
 from spanlake.collector.formats.proto.zipkin import ListOfSpans
 from spanlake.collector.formats.zipkin_model import (
     Endpoint,
@@ -29,11 +29,13 @@ from spanlake.collector.formats.zipkin_model import (
 _PROTO_KINDS = {1: "CLIENT", 2: "SERVER", 3: "PRODUCER", 4: "CONSUMER"}
 
 
+@client_errors
 def decode_zipkin_v2_json(body: bytes) -> pa.Table:
     """A Zipkin v2 JSON list of spans as a ``SPAN_SCHEMA`` table; ``FormatError`` if malformed."""
     return to_table(parse_v2_json_spans(load_json_list(body)))
 
 
+@client_errors
 def decode_zipkin_v2_proto(body: bytes) -> pa.Table:
     """A zipkin.proto ``ListOfSpans`` as a ``SPAN_SCHEMA`` table; ``FormatError`` if malformed."""
     message = ListOfSpans()

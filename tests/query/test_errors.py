@@ -3,11 +3,14 @@ and no exception reaches the server's generic handler (the TestClient would re-r
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from fastapi import FastAPI
 
 from spanlake.query import apiv3, jaeger_api, spm
 from spanlake.query import sql as sql_api
+from spanlake.query.limits import HOUR_NS, LimitedReader, QueryLimits
 from spanlake.query.tempo import api as tempo_api
 from spanlake.storage.sql import SqlBusy, SqlError
 from spanlake.storage.traceql.engine import TraceQLEngine
@@ -41,8 +44,12 @@ class Engine:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def execute(self, query, max_rows):
+    def execute(self, query, max_rows, slot_held=False):
         raise self.error
+
+    @contextlib.contextmanager
+    def slot(self):
+        yield
 
 
 def _client(store=None, sql_error: Exception | None = None) -> TestClient:
@@ -103,3 +110,40 @@ def test_sql_errors_map_to_the_sql_apis_shape():
     busy = _client(sql_error=SqlBusy("4 queries running")).get("/api/sql", params={"q": "select 1"})
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
     assert busy.json() == {"error": "4 queries running"}
+
+
+def _limited_client(max_body_bytes: int = 1024 * 1024) -> TestClient:
+    reader = LimitedReader(MemoryStore(), QueryLimits(max_window_ns=HOUR_NS, max_results=10))
+    app = FastAPI()
+    app.include_router(apiv3.router(reader))
+    app.include_router(jaeger_api.router(reader, lambda body: None))
+    app.include_router(spm.router(reader))
+    app.include_router(sql_api.router(Engine(SqlError("x" * 50_000)), max_body_bytes))
+    return TestClient(app)
+
+
+@pytest.mark.parametrize(("path", "message_of"), [
+    ("/api/traces?service=a&lookback=3h", lambda body: body["errors"][0]["msg"]),
+    ("/api/traces?service=a&limit=11", lambda body: body["errors"][0]["msg"]),
+    ("/api/dependencies?lookback=10800000", lambda body: body["errors"][0]["msg"]),
+    ("/api/metrics/calls?service=a&lookback=10800000", lambda body: body["errors"][0]["msg"]),
+    ("/api/v3/traces?query.service_name=a&query.start_time_min=2024-01-01T00:00:00Z"
+     "&query.start_time_max=2024-01-01T05:00:00Z", lambda body: body["error"]["message"]),
+])
+def test_query_limits_are_400_in_each_familys_shape(path, message_of):
+    response = _limited_client().get(path)
+    assert response.status_code == 400, response.text
+    assert "--search-max-" in message_of(response.json())
+
+
+def test_sql_body_over_its_cap_is_413_in_the_sql_apis_shape():
+    response = _limited_client(max_body_bytes=100).post("/api/sql", content=b"select " + b"1" * 200,
+                                                        headers={"content-type": "text/plain"})
+    assert response.status_code == 413
+    assert "sql_max_body_bytes" in response.json()["error"]
+
+
+def test_a_long_sql_error_is_cut_in_the_sql_apis_shape():
+    response = _limited_client().get("/api/sql", params={"q": "select 1"})
+    assert response.status_code == 400
+    assert len(response.json()["error"]) < 2100 and "more characters" in response.json()["error"]

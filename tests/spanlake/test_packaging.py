@@ -51,8 +51,12 @@ def test_every_fixture_folder_is_described_in_the_fixtures_readme() -> None:
 
 
 def test_the_wheel_installs_one_top_level_package_with_the_ui(tmp_path: Path) -> None:
+    # Built from a clean clone: setuptools' build/ folder in a working tree keeps files that were
+    # since moved or deleted, and would put them in the wheel.
+    source = tmp_path / "source"
+    _git("clone", "--quiet", "--no-hardlinks", str(REPO), str(source), cwd=tmp_path)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
-                    str(REPO)], check=True, capture_output=True, timeout=600)
+                    str(source)], check=True, capture_output=True, timeout=600)
     (wheel,) = tmp_path.glob("spanlake-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
@@ -62,3 +66,7 @@ def test_the_wheel_installs_one_top_level_package_with_the_ui(tmp_path: Path) ->
                      "spanlake/collector/formats/proto/collector_pb2.py"]:
         assert expected in names
     assert not any(n.startswith("spanlake/tests") or n.startswith("tests/") for n in names)
+    # Test-only code stays out of the shipped package.
+    for test_only in ["spanlake/storage/memory.py", "spanlake/storage/matching.py",
+                      "spanlake/collector/formats/thrift_write.py"]:
+        assert test_only not in names

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, TraceQuery
+from spanlake.storage import wal as wal_module
+from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, StoreUnavailable, TraceQuery
 from spanlake.storage.segments import HOUR_NS, list_segment_paths
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
@@ -110,3 +113,31 @@ def test_segments_of_the_pre_tenant_layout_belong_to_the_default_tenant(store: S
 def test_unsafe_tenant_names_are_refused(store: SegmentStore, name: str) -> None:
     with pytest.raises(InvalidTenant):
         store.for_tenant(name)
+
+
+def test_a_rolled_back_append_keeps_every_other_records_tenant(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    first = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
+    first.for_tenant("team-a").write(_trace("svc-a"))
+    real_write = os.write
+
+    def half_then_enospc(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wal_module.os, "write", half_then_enospc)  # the OS-call boundary
+    with pytest.raises(StoreUnavailable):  # retryable; nothing of it counts
+        first.for_tenant("team-c").write(_trace("svc-c"))
+    monkeypatch.undo()
+    first.for_tenant("team-b").write(_trace("svc-b"))
+    first._flusher = None  # simulate a crash: close the WAL without flushing the tail
+    first._closed.set()
+    assert first._wal is not None
+    first._wal.close()
+    again = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
+    try:
+        assert again.for_tenant("team-a").get_services() == ["svc-a"]
+        assert again.for_tenant("team-b").get_services() == ["svc-b"]
+        assert again.for_tenant("team-c").get_services() == []
+    finally:
+        again.close()

@@ -257,9 +257,15 @@ def test_protobuf_spans_with_invalid_ids_are_rejected_and_the_rest_stored() -> N
     assert result.message.startswith("6 span(s) rejected")
 
 
+def test_timestamps_past_int64_decode_as_negative_for_admission_to_reject_per_span() -> None:
+    # Issue 14: one such span used to fail the whole request; collector/admission.py rejects it alone.
+    result = decode_otlp_json(json.dumps(request_json(span_json(startTimeUnixNano=str(2**63)))))
+    assert result.spans.column("start_time_unix_nano").to_pylist() == [-1]
+
+
 def test_out_of_range_numbers_are_format_errors() -> None:
     with pytest.raises(FormatError, match="startTimeUnixNano"):
-        decode_otlp_json(json.dumps(request_json(span_json(startTimeUnixNano=str(2**63)))))
+        decode_otlp_json(json.dumps(request_json(span_json(startTimeUnixNano=str(2**64)))))
     with pytest.raises(FormatError, match="flags"):
         decode_otlp_json(json.dumps(request_json(span_json(flags=2**32))))
     request = ExportTraceServiceRequest()
