@@ -10,17 +10,14 @@ body decodes.
 
 from __future__ import annotations
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from spanlake.collector.admission import Admission
-from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.jaeger_thrift import decode_thrift_binary_batch
-from spanlake.collector.retry import retry_after_header
+from spanlake.collector.http_ingest import Refusal, ingest, media_type
 from spanlake.collector.sampling import SamplingStrategies, sampling_response
-from spanlake.storage.api import SpanWriter, StoreOverloaded
+from spanlake.storage.api import SpanWriter
 
 THRIFT_CONTENT_TYPES = ("application/x-thrift", "application/vnd.apache.thrift.binary")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -39,24 +36,13 @@ def make_app(
 
     @app.post("/api/traces")
     async def post_traces(request: Request) -> Response:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = media_type(request)
         if media not in THRIFT_CONTENT_TYPES:
             return PlainTextResponse(f"Unsupported content type: {media or '(none)'}", status_code=400)
-        try:
-            gate.precheck()
-            body = await read_capped(request, max_body_bytes)
-            encoding = request.headers.get("content-encoding", "")
-            # Inflating and decoding are CPU work and write() blocks until durable: off the event loop.
-            await anyio.to_thread.run_sync(_decode_and_write, gate, body, binary_as_base64, encoding,
-                                           max_body_bytes)
-        except (BodyTooLarge, TooManySpans) as exc:
-            return PlainTextResponse(str(exc), status_code=413)
-        except UnsupportedEncoding as exc:
-            return PlainTextResponse(str(exc), status_code=415)
-        except (FormatError, BadEncoding) as exc:
-            return PlainTextResponse(f"Unable to process request body: {exc}", status_code=400)
-        except StoreOverloaded as exc:
-            return PlainTextResponse(f"retry later: {exc}", status_code=503, headers=retry_after_header(exc))
+        outcome = await ingest(request, gate, max_body_bytes,
+                               lambda raw: _decode_and_write(gate, raw, binary_as_base64))
+        if isinstance(outcome, Refusal):
+            return _refused(outcome)
         return Response(status_code=202)
 
     @app.get("/api/sampling")
@@ -66,8 +52,17 @@ def make_app(
     return app
 
 
-def _decode_and_write(writer: SpanWriter, body: bytes, binary_as_base64: bool, encoding: str,
-                      limit: int) -> None:
-    spans = decode_thrift_binary_batch(decompress(body, encoding, limit), binary_as_base64=binary_as_base64)
+def _decode_and_write(writer: SpanWriter, raw: bytes, binary_as_base64: bool) -> None:
+    spans = decode_thrift_binary_batch(raw, binary_as_base64=binary_as_base64)
     if spans.num_rows:
         writer.write(spans)
+
+
+def _refused(refusal: Refusal) -> Response:
+    """Jaeger's wording: "Unable to process request body: ..." for what does not decode."""
+    message = refusal.message
+    if refusal.kind in ("bad_encoding", "undecodable"):
+        message = f"Unable to process request body: {message}"
+    elif refusal.kind == "overloaded":
+        message = f"retry later: {message}"
+    return PlainTextResponse(message, status_code=refusal.status, headers=refusal.headers)

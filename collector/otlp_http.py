@@ -7,19 +7,17 @@ whose message says what is wrong; overload is 503 with ``Retry-After`` so export
 
 from __future__ import annotations
 
-import anyio
 from fastapi import FastAPI, Request, Response
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from spanlake.collector.admission import Admission
-from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.otlp import decode_otlp_json, decode_otlp_protobuf
 from spanlake.collector.formats.result import ConvertResult
-from spanlake.collector.retry import retry_after_header, retryable_status
-from spanlake.storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.http_ingest import Refusal, ingest, media_type
+from spanlake.collector.retry import retryable_status
+from spanlake.storage.api import SpanWriter
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -31,38 +29,26 @@ def make_app(writer: SpanWriter, max_request_bytes: int) -> FastAPI:
 
     @app.post("/v1/traces")
     async def export(request: Request) -> Response:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = media_type(request)
         if media not in (PROTOBUF, JSON):
             return _error(JSON, 415, f"unsupported Content-Type {media!r}; use {PROTOBUF} or {JSON}")
-        try:
-            gate.precheck()  # refuse before reading and decoding: a refused request costs nothing
-            body = await read_capped(request, max_request_bytes)
-            encoding = request.headers.get("content-encoding", "")
-            # Inflating, decoding and the durable write are all off the event loop.
-            result = await anyio.to_thread.run_sync(_ingest, gate, media, body, encoding,
-                                                    max_request_bytes)
-        except BodyTooLarge as exc:
-            return _error(media, 413, str(exc))
-        except TooManySpans as exc:
-            return _error(media, 413, str(exc))
-        except UnsupportedEncoding as exc:
-            return _error(media, 415, str(exc))
-        except (FormatError, BadEncoding) as exc:
-            return _error(media, 400, str(exc))
-        except StoreOverloaded as exc:
-            return _encode(media, 503, retryable_status(exc), retry_after_header(exc))
-        return _success(media, result)
+        outcome = await ingest(request, gate, max_request_bytes, lambda raw: _decode(gate, media, raw))
+        if isinstance(outcome, Refusal):
+            return _refused(media, outcome)
+        return _success(media, outcome)
 
     return app
 
 
-def _ingest(gate: Admission, media: str, body: bytes, encoding: str, limit: int) -> ConvertResult:
-    raw = decompress(body, encoding, limit)
-    if media == PROTOBUF:
-        result = decode_otlp_protobuf(raw, max_spans=gate.limits.max_spans_per_request)
-    else:
-        result = decode_otlp_json(raw, max_spans=gate.limits.max_spans_per_request)
-    return gate.admit(result)
+def _decode(gate: Admission, media: str, raw: bytes) -> ConvertResult:
+    decode = decode_otlp_protobuf if media == PROTOBUF else decode_otlp_json
+    return gate.admit(decode(raw, max_spans=gate.limits.max_spans_per_request))
+
+
+def _refused(media: str, refusal: Refusal) -> Response:
+    if refusal.overload is not None:  # retryable: the Status carries RetryInfo, as exporters expect
+        return _encode(media, refusal.status, retryable_status(refusal.overload), refusal.headers)
+    return _error(media, refusal.status, refusal.message, refusal.headers)
 
 
 def _success(media: str, result: ConvertResult) -> Response:

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import anyio.to_thread
 import pyarrow as pa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from spanlake.collector.admission import Admission
-from spanlake.collector.bodies import BadEncoding, BodyTooLarge, UnsupportedEncoding, decompress, read_capped
-from spanlake.collector.formats.errors import FormatError, TooManySpans
 from spanlake.collector.formats.zipkin_v1 import decode_zipkin_v1_json, decode_zipkin_v1_thrift
 from spanlake.collector.formats.zipkin_v2 import decode_zipkin_v2_json, decode_zipkin_v2_proto
-from spanlake.collector.retry import retry_after_header
-from spanlake.storage.api import SpanWriter, StoreOverloaded
+from spanlake.collector.http_ingest import Refusal, Unsupported, ingest, media_type
+from spanlake.storage.api import SpanWriter
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # after decompression; a Zipkin reporter batch is ~KBs
 Decoder = Callable[[bytes], pa.Table]
@@ -46,13 +43,6 @@ _V1_DECODERS: dict[str, Decoder] = {
 }
 
 
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def make_app(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The port-9411 ingest app writing every accepted batch to ``writer``."""
     app = FastAPI(title="spanlake Zipkin ingest", openapi_url=None, docs_url=None, redoc_url=None)
@@ -65,51 +55,47 @@ def make_router(writer: SpanWriter, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     router = APIRouter()
     gate = Admission.of(writer)
 
-    async def ingest(request: Request, decoders: dict[str, Decoder]) -> Response:
+    async def receive(request: Request, decoders: dict[str, Decoder]) -> Response:
         try:
-            gate.precheck()
             decode = _decoder(request, decoders)
-            encoding = request.headers.get("content-encoding", "")
-            body = await read_capped(request, max_body_bytes)
-            # Inflating and decoding are CPU work and write() blocks until the spans are durable:
-            # none of it may run on the event loop.
-            await anyio.to_thread.run_sync(_ingest, gate, decode, encoding, body, max_body_bytes)
-        except _Reject as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
-        except (BodyTooLarge, TooManySpans) as exc:
-            return PlainTextResponse(str(exc), status_code=413)
-        except UnsupportedEncoding as exc:
+        except Unsupported as exc:
             return PlainTextResponse(str(exc), status_code=415)
-        except BadEncoding as exc:
-            return PlainTextResponse(str(exc), status_code=400)
-        except FormatError as exc:
-            return PlainTextResponse(f"cannot decode spans: {exc}", status_code=400)
-        except StoreOverloaded as exc:
-            return PlainTextResponse(f"retry later: {exc}", status_code=503, headers=retry_after_header(exc))
+        outcome = await ingest(request, gate, max_body_bytes, lambda raw: _store(gate, decode, raw))
+        if isinstance(outcome, Refusal):
+            return _refused(outcome)
         return Response(status_code=202)
 
     @router.post("/api/v2/spans")
     async def post_v2(request: Request) -> Response:
-        return await ingest(request, _V2_DECODERS)
+        return await receive(request, _V2_DECODERS)
 
     @router.post("/api/v1/spans")
     async def post_v1(request: Request) -> Response:
-        return await ingest(request, _V1_DECODERS)
+        return await receive(request, _V1_DECODERS)
 
     return router
 
 
-def _ingest(writer: SpanWriter, decode: Decoder, encoding: str, body: bytes, limit: int) -> None:
-    table = decode(decompress(body, encoding, limit))
+def _store(writer: SpanWriter, decode: Decoder, raw: bytes) -> None:
+    table = decode(raw)
     if table.num_rows:  # an empty list is a valid report with nothing to store
         writer.write(table)
 
 
+def _refused(refusal: Refusal) -> Response:
+    message = refusal.message
+    if refusal.kind == "undecodable":
+        message = f"cannot decode spans: {message}"
+    elif refusal.kind == "overloaded":
+        message = f"retry later: {message}"
+    return PlainTextResponse(message, status_code=refusal.status, headers=refusal.headers)
+
+
 def _decoder(request: Request, decoders: dict[str, Decoder]) -> Decoder:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media = media_type(request)
     try:
         return decoders[media]
     except KeyError:
         accepted = ", ".join(sorted(t for t in decoders if t))
-        raise _Reject(415, f"unsupported content type {media!r} on {request.url.path}; "
-                           f"accepted: {accepted}") from None
+        raise Unsupported(f"unsupported content type {media!r} on {request.url.path}; "
+                          f"accepted: {accepted}") from None
