@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "Run it while no spanlake serve writes to the directory "
                                               "(serve compacts in the background itself).")
     compact.add_argument("--data-dir", default="data", help="store directory [default data]")
+    compact.add_argument("--storage", default="",
+                         help="s3://BUCKET/PREFIX or a directory where the segments are [default DATA_DIR]")
     compact.add_argument("--max-output-spans", type=int, default=1_000_000,
                          help="spans per merged segment at most [default 1000000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
@@ -43,11 +45,17 @@ def _compact(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from spanlake.storage.location import open_location
     from spanlake.storage.segments import HOUR_NS
     from spanlake.storage.store import SegmentStore
+    from spanlake.storage.wal_lock import WalDirectoryInUse
 
     logging.basicConfig(level="INFO", stream=sys.stderr, format="%(message)s")
-    store = SegmentStore(Path(args.data_dir))  # writable: replays and flushes a leftover WAL first
+    try:  # writable: replays and flushes a leftover WAL first
+        store = SegmentStore(Path(args.data_dir), storage=open_location(args.storage or args.data_dir))
+    except WalDirectoryInUse as e:
+        print(f"spanlake: {e}", file=sys.stderr)
+        return 1
     try:
         if args.retention_hours > 0:
             dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS))

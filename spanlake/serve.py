@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
+import socket
 import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +32,13 @@ from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.config import Settings
 from spanlake.query import app as query_app
 from spanlake.query import sql as sql_api
+from spanlake.storage.compaction import LostLeadership
+from spanlake.storage.lease import LeaseKeeper, open_lease
+from spanlake.storage.location import open_location
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
+from spanlake.storage.wal_lock import WalDirectoryInUse
 from spanlake.ui import app as ui_app
 
 log = logging.getLogger("spanlake")
@@ -53,10 +60,20 @@ class Listeners:
 
 
 def open_store(settings: Settings) -> SegmentStore:
+    """The store of ``--storage`` (default: the data directory); exits with one clear line when
+    another process holds the WAL directory."""
+    loc = open_location(settings.store_uri)
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
-                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir)
-    return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"))
+                         max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
+                         refresh_s=settings.refresh_interval,
+                         # Locally, queries of the same process retry a vanished file; on a bucket,
+                         # query nodes elsewhere may still be reading the inputs.
+                         compaction_grace_s=0.0 if loc.is_local else settings.compaction_grace)
+    try:
+        return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
+    except WalDirectoryInUse as e:
+        raise SystemExit(f"spanlake: {e}") from None
 
 
 def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
@@ -136,8 +153,12 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
         loop.add_signal_handler(sig, on_signal)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     background = []
-    if settings.has_role("collector") and settings.compact_interval > 0:
-        background.append(asyncio.create_task(_lifecycle(settings, store)))
+    keeper = None
+    if (settings.has_role("collector") or settings.has_role("compactor")) and settings.compact_interval > 0:
+        holder = store.writer_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        lease = open_lease(store.loc, holder, settings.compactor_lease)
+        keeper = LeaseKeeper(lease, period_s=settings.compactor_lease / 3).start()
+        background.append(asyncio.create_task(_lifecycle(settings, store, keeper)))
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
@@ -145,7 +166,7 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
         await asyncio.sleep(0.05)
     failed = any(t.done() for t in tasks)
     if not failed:
-        log.info("spanlake ready: data in %s, roles %s", settings.data_dir, settings.roles)
+        log.info("spanlake ready: data in %s, roles %s", settings.store_uri, settings.roles)
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = not stop.is_set()
     for s in servers:
@@ -154,22 +175,31 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
     waiter.cancel()
     for task in background:
         task.cancel()
+    if keeper is not None:
+        await asyncio.to_thread(keeper.stop)
     for transport in transports:
         transport.close()
     udp_writes.shutdown(wait=True)
     return 1 if failed else 0
 
 
-async def _lifecycle(settings: Settings, store: SegmentStore) -> None:
-    """Compaction of settled hours and retention, in a thread, every ``compact_interval`` seconds."""
+async def _lifecycle(settings: Settings, store: SegmentStore, keeper: LeaseKeeper) -> None:
+    """Compaction of settled hours and retention, in a thread, every ``compact_interval`` seconds,
+    by whichever process holds the compactor lease (storage/lease.py)."""
+    lease = keeper.lease
     while True:
         await asyncio.sleep(settings.compact_interval)
+        if not lease.held():
+            continue
         now = time.time_ns()
         try:
             if settings.retention_hours > 0:
-                await asyncio.to_thread(store.drop_older_than, now - int(settings.retention_hours * HOUR_NS))
+                await asyncio.to_thread(store.drop_older_than,
+                                        now - int(settings.retention_hours * HOUR_NS), lease)
             # An hour is settled ten minutes after it ends: late spans rarely come later.
-            await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6)
+            await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6, lease=lease)
+        except LostLeadership as e:
+            log.warning("%s", e)
         except Exception:
             log.exception("compaction or retention failed; will retry")
 

@@ -1,19 +1,24 @@
-"""Which segments exist: a cached view of the committed segment files and their footers."""
+"""Which segments exist: a cached view of the committed segment files and their footers.
+
+Discovery is by listing the store (a directory or a bucket prefix) at most every ``refresh_s``;
+footers are read once per segment and kept, with the sidecars each ``Segment`` loads on first use.
+A segment counts unless a compacted segment ``replaces`` it.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 
+from spanlake.storage.location import Location, StorageUnavailable
 from spanlake.storage.segments import Segment, list_segment_paths, open_segment
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.
-_RELIST_AFTER_S = 1.0
+DEFAULT_REFRESH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,11 @@ class Snapshot:
 
 
 class Catalog:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, loc: Location, refresh_s: float = DEFAULT_REFRESH_S) -> None:
+        self.loc = loc
+        self.refresh_s = refresh_s
         self._lock = threading.Lock()
-        self._by_path: dict[Path, Segment] = {}
+        self._by_path: dict[str, Segment] = {}
         self._listed_at = 0.0
         self._current: list[Segment] = []
 
@@ -38,7 +44,7 @@ class Catalog:
     def segments(self) -> list[Segment]:
         """Committed segments, minus those a compacted segment has replaced."""
         with self._lock:
-            if time.monotonic() - self._listed_at > _RELIST_AFTER_S:
+            if time.monotonic() - self._listed_at > self.refresh_s:
                 self._current = self._relist()
                 self._listed_at = time.monotonic()
             return self._current
@@ -49,17 +55,34 @@ class Catalog:
         return max(seqs, default=-1)
 
     def _relist(self) -> list[Segment]:
-        paths = list_segment_paths(self.root)
+        paths = list_segment_paths(self.loc)
         live = set(paths)
         self._by_path = {p: s for p, s in self._by_path.items() if p in live}
         for p in paths:
             if p not in self._by_path:
-                try:
-                    seg = open_segment(p)
-                except (OSError, pa.ArrowInvalid):  # deleted by compaction meanwhile, or foreign
-                    continue
+                seg = self._open(p)
                 if seg is not None:
                     self._by_path[p] = seg
         replaced = {r for s in self._by_path.values() for r in s.meta.get("replaces", [])}
-        return [s for p, s in sorted(self._by_path.items())
-                if str(p.relative_to(self.root)) not in replaced]
+        return [s for p, s in sorted(self._by_path.items()) if self.loc.relative(p) not in replaced]
+
+    def _open(self, path: str) -> Segment | None:
+        try:
+            return open_segment(self.loc, path)
+        except FileNotFoundError:  # deleted by compaction or retention meanwhile
+            return None
+        except pa.ArrowInvalid:  # not Parquet, or an upload cut short: not a segment (yet)
+            return None
+        except OSError as e:
+            if self.loc.is_local:
+                return None
+            raise StorageUnavailable(f"cannot read {self.loc.uri} ({path}): {e}") from None
+
+
+def flush_key(path: str) -> tuple[str, int] | None:
+    """(writer, WAL position) of the flush that wrote a segment, from its name
+    ``<writer>-<walseq>-<n>.parquet``; None for a compacted segment (``c<hex>``)."""
+    parts = path.rsplit("/", 1)[-1].removesuffix(".parquet").rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])

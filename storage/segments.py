@@ -6,19 +6,21 @@ Layout under the data directory (stable; documented in docs/storage.md)::
     spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
     spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attribute pairs
 
-A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
-commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
-start removes. The footer carries a JSON description (``spanlake`` key) so readers prune without
+The layout is the same in a local directory and under an S3 prefix (``storage/location.py``). Each
+file is written whole or not at all (``write_object``: temp file + rename locally, one PUT on S3),
+sidecars first and the ``.parquet`` last: the segment file is the commit marker, so a reader never
+sees a segment without its sidecars.
+
+The footer carries a JSON description (``spanlake`` key) so readers prune without
 scanning: format version, time range, counts, services and operations, and the WAL position it
 covers (which is how a restart knows what to replay).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
+from spanlake.storage.location import Location, delete_files, list_files, read_object, write_object
+from spanlake.storage.location import fsync_path as fsync_path  # the WAL imports it from here
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
 SPANS_DIR = "spans"
@@ -65,7 +69,8 @@ _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
 class Segment:
     """A committed segment as readers see it: its path, footer description and trace-ID stats."""
 
-    path: Path
+    loc: Location
+    path: str
     meta: dict[str, Any]
     parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
@@ -82,21 +87,27 @@ class Segment:
     def trace_ids(self) -> np.ndarray:
         """Sorted distinct trace IDs (numpy ``S16``), loaded once from the sidecar."""
         if self._trace_ids is None:
-            sidecar = self.path.with_suffix(".tids")
-            if sidecar.exists():
-                self._trace_ids = np.frombuffer(sidecar.read_bytes(), dtype="S16")
+            data = self._sidecar(".tids")
+            if data is not None and len(data) % 16 == 0:
+                self._trace_ids = np.frombuffer(data, dtype="S16")
             else:  # written by an engine other than spanlake, or a lost sidecar: rebuild it
-                ids = pq.read_table(self.path, columns=["trace_id"]).column("trace_id")
-                self._trace_ids = _sorted_ids(ids)
+                ids = pq.read_table(self.path, columns=["trace_id"], filesystem=self.loc.fs)
+                self._trace_ids = _sorted_ids(ids.column("trace_id"))
         return self._trace_ids
 
     def bloom(self) -> Bloom | None:
         """The attribute filter from the ``.bloom`` sidecar; None where there is none."""
         if not self._bloom_loaded:
-            sidecar = self.path.with_suffix(".bloom")
-            self._bloom = Bloom.from_bytes(sidecar.read_bytes()) if sidecar.exists() else None
+            data = self._sidecar(".bloom")
+            self._bloom = Bloom.from_bytes(data) if data is not None else None
             self._bloom_loaded = True
         return self._bloom
+
+    def _sidecar(self, suffix: str) -> bytes | None:
+        try:
+            return read_object(self.loc, sidecar_path(self.path, suffix))
+        except FileNotFoundError:
+            return None
 
     def may_have_tag(self, key: str, value: str) -> bool:
         """False only when no span of this segment can carry attribute ``key`` = ``value``."""
@@ -122,7 +133,9 @@ class Segment:
         groups = self.row_groups_for(trace_ids)
         if not groups:
             return STORED_SCHEMA.empty_table()
-        parquet = pq.ParquetFile(self.path, metadata=self.parquet, memory_map=True)
+        # Locally memory-mapped; on S3 the reads are byte ranges of the row groups only.
+        source = self.path if self.loc.is_local else self.loc.fs.open_input_file(self.path)
+        parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=self.loc.is_local)
         table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
@@ -134,43 +147,31 @@ def partition_of(start_ns: int) -> str:
     return f"date={hour:%Y-%m-%d}/hour={hour:%H}"
 
 
-@dataclass
-class PendingSegment:
-    """A segment written to its temporary name, not yet visible; ``commit`` publishes it."""
-
-    tmp: Path
-    final: Path
-
-    def commit(self) -> None:
-        os.replace(self.tmp, self.final)
-        fsync_path(self.final.parent)
+def sidecar_path(segment_path: str, suffix: str) -> str:
+    return segment_path.removesuffix(".parquet") + suffix
 
 
-def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
-                    meta: dict[str, Any]) -> PendingSegment:
-    """Write ``spans`` (sorted by trace ID) and its trace-ID sidecar under temporary names, fsynced.
+def write_segment(loc: Location, partition: str, name: str, spans: pa.Table, meta: dict[str, Any]) -> str:
+    """Write ``spans`` (sorted by trace ID) as a segment with its sidecars; returns its path.
 
-    The expensive part of a flush, done without holding any lock readers wait for. Writing the same
-    name twice gives the same file, which is what makes a replayed flush idempotent.
+    Sidecars go first, the Parquet file last: a reader lists ``.parquet`` files only, so it never
+    finds a segment whose sidecars are missing. Writing the same name twice gives the same file.
     """
-    directory = root / SPANS_DIR / partition
-    directory.mkdir(parents=True, exist_ok=True)
+    final = loc.join(SPANS_DIR, partition, f"{name}.parquet")
     ordered = spans.sort_by([("trace_id", "ascending"), ("start_time_unix_nano", "ascending")])
     description = {**describe(ordered), **meta, "format_version": FORMAT_VERSION}
     schema = STORED_SCHEMA.with_metadata({META_KEY: json.dumps(description).encode()})
-    final = directory / f"{name}.parquet"
-    tmp = directory / f".{name}.parquet.tmp"
     stored = ordered.drop_columns([_DERIVED]).cast(schema)
-    pq.write_table(stored, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
+    sink = pa.BufferOutputStream()
+    pq.write_table(stored, sink, compression="zstd", compression_level=ZSTD_LEVEL,
                    row_group_size=ROW_GROUP_SPANS, write_statistics=True,
                    use_dictionary=_DICTIONARY_COLUMNS)
-    fsync_path(tmp)
-    # Sidecars may land before their segment: a sidecar without a segment is ignored and cleaned.
-    _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
+    write_object(loc, sidecar_path(final, ".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
     items = attribute_items(ordered)
     if items is not None:
-        _write_atomically(final.with_suffix(".bloom"), Bloom.build(items).to_bytes())
-    return PendingSegment(tmp, final)
+        write_object(loc, sidecar_path(final, ".bloom"), Bloom.build(items).to_bytes())
+    write_object(loc, final, sink.getvalue().to_pybytes())
+    return final
 
 
 def describe(spans: pa.Table) -> dict[str, Any]:
@@ -198,14 +199,15 @@ def with_end_time(stored: pa.Table) -> pa.Table:
     return stored.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
 
 
-def read_segment(path: Path) -> pa.Table:
+def read_segment(loc: Location, path: str) -> pa.Table:
     """A whole segment in SPAN_SCHEMA."""
-    return with_end_time(pq.read_table(path))
+    return with_end_time(pq.read_table(path, filesystem=loc.fs))
 
 
-def open_segment(path: Path) -> Segment | None:
+def open_segment(loc: Location, path: str) -> Segment | None:
     """Read a segment's footer; None if the file is not a spanlake segment."""
-    metadata = pq.read_metadata(path)
+    with loc.fs.open_input_file(path) as f:
+        metadata = pq.read_metadata(f)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
         return None
@@ -216,54 +218,43 @@ def open_segment(path: Path) -> Segment | None:
         stats = metadata.row_group(i).column(tid).statistics
         ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
                       else (b"\0" * 16, b"\xff" * 16))
-    return Segment(path, meta, metadata, ranges)
+    return Segment(loc, path, meta, metadata, ranges)
 
 
-def list_segment_paths(root: Path) -> list[Path]:
-    """Every committed segment file under ``root``, oldest partition first."""
-    base = root / SPANS_DIR
-    if not base.exists():
-        return []
-    return sorted(p for p in base.glob("date=*/hour=*/*.parquet") if not p.name.startswith("."))
+def list_segment_paths(loc: Location) -> list[str]:
+    """Every committed segment file under the store, oldest partition first."""
+    return sorted(p for p in _spans_files(loc) if fnmatch.fnmatch(loc.relative(p), _SEGMENT_GLOB)
+                  and not p.rsplit("/", 1)[-1].startswith("."))
 
 
-def remove_debris(root: Path) -> None:
-    """Delete what a crash can leave behind: temporary files and sidecars without a segment."""
-    base = root / SPANS_DIR
-    if not base.exists():
-        return
-    for tmp in base.glob("date=*/hour=*/.*.tmp"):
-        tmp.unlink(missing_ok=True)
-    for suffix in SIDECARS:
-        for sidecar in base.glob(f"date=*/hour=*/*{suffix}"):
-            if not sidecar.with_suffix(".parquet").exists():
-                sidecar.unlink(missing_ok=True)
+def remove_debris(loc: Location, writer: str) -> None:
+    """Delete what a crash of ``writer`` can leave: temporary files and its sidecars without a segment.
+
+    Only this writer's: in a shared bucket, another writer's sidecars may be waiting for their
+    segment, which it uploads last.
+    """
+    files = set(_spans_files(loc))
+    debris = [p for p in files if p.endswith(".tmp") and p.rsplit("/", 1)[-1].startswith(f".{writer}-")]
+    for p in files:
+        name = p.rsplit("/", 1)[-1]
+        if name.startswith(f"{writer}-") and p.endswith(SIDECARS) and \
+                p.rsplit(".", 1)[0] + ".parquet" not in files:
+            debris.append(p)
+    delete_files(loc, debris)
 
 
-def delete_segment(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    for suffix in SIDECARS:
-        path.with_suffix(suffix).unlink(missing_ok=True)
+def delete_segment(loc: Location, path: str) -> None:
+    """The segment first, its sidecars after: a reader never lists a segment without sidecars."""
+    delete_files(loc, [path, *(sidecar_path(path, s) for s in SIDECARS)])
+
+
+_SEGMENT_GLOB = f"{SPANS_DIR}/date=*/hour=*/*.parquet"
+
+
+def _spans_files(loc: Location) -> list[str]:
+    return [i.path for i in list_files(loc, SPANS_DIR)]
 
 
 def _sorted_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     raw = pc.unique(ids).to_numpy(zero_copy_only=False).astype("S16")
     return np.sort(raw)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory (a directory, so that a rename or unlink in it is durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
 from spanlake.storage.segments import END_TIME_SQL, STORED_SCHEMA
 from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
@@ -103,6 +104,8 @@ class SqlEngine:
         timer.start()
         try:
             table, truncated = _fetch(con, statement, limit)
+        except duckdb.IOException as e:
+            raise StorageUnavailable(f"cannot read the span store: {e}") from None
         except duckdb.Error as e:
             if expired.is_set():
                 raise SqlTimeout(f"query interrupted: it ran past the {self.timeout_s:g} s time limit "
@@ -188,7 +191,8 @@ def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not snap.segments:
         con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
         return
-    files = ds.dataset([str(s.path) for s in snap.segments], schema=STORED_SCHEMA, format="parquet")
+    files = ds.dataset([s.path for s in snap.segments], schema=STORED_SCHEMA, format="parquet",
+                       filesystem=snap.segments[0].loc.fs)
     con.register("_segments", files)
     con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM _segments "
                 "UNION ALL BY NAME SELECT * FROM _tail")

@@ -5,16 +5,20 @@ the spans are durable and already visible (readers query the tail beside the seg
 background thread flushes the tail into segments every ``flush_interval_s`` or when it reaches
 ``segment_max_spans``, then deletes the WAL files the flush covered.
 
-Crash safety: segments are named ``<writer>-<last WAL seq>``, so a flush interrupted by a crash is
-redone on start under the same names (overwriting whatever part of it was committed) from the WAL
-files it covered, which are deleted only after the whole flush committed.
+The store is a local directory or an S3 prefix (``storage/location.py``); the WAL is always on
+local disk, locked by this process (``storage/wal_lock.py``).
+
+Crash safety: segments are named ``<writer>-<last WAL seq>-<n>``, so a flush cut short (by a crash,
+or by an object store that went away) is redone under the same names, overwriting whatever part
+of it was written: on restart from the WAL files it covered, which are deleted only after the
+whole flush is written; in a running process from the spans it still holds, before anything newer.
+A compacted segment ``replaces`` inputs by name, so a rewritten input stays hidden behind it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -26,11 +30,21 @@ import pyarrow.compute as pc
 
 from spanlake.storage import compaction
 from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
-from spanlake.storage.catalog import Catalog, Snapshot
+from spanlake.storage.catalog import DEFAULT_REFRESH_S, Catalog, Snapshot, flush_key
+from spanlake.storage.lease import Lease
+from spanlake.storage.location import Location, local_location
 from spanlake.storage.reader import Reader
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import HOUR_NS, delete_segment, partition_of, prepare_segment, remove_debris
+from spanlake.storage.segments import (
+    HOUR_NS,
+    delete_segment,
+    list_segment_paths,
+    partition_of,
+    remove_debris,
+    write_segment,
+)
 from spanlake.storage.wal import WriteAheadLog, decode_batch, encode_batch, read_records
+from spanlake.storage.wal_lock import WalDirectoryLock, writer_id
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +65,21 @@ class StoreConfig:
     # Unflushed spans beyond this are refused (StoreOverloaded) instead of growing memory.
     max_buffered_spans: int = 400_000
     wal_dir: Path | None = None  # default: <data>/wal
+    # How often a reader lists the store for segments other processes wrote.
+    refresh_s: float = DEFAULT_REFRESH_S
+    # Compaction keeps the segments it replaced this long, for queries that listed them before.
+    compaction_grace_s: float = 0.0
 
 
 class SegmentStore:
-    """Implements ``SpanWriter`` and ``SpanReader`` over a data directory."""
+    """Implements ``SpanWriter`` and ``SpanReader`` over a store (``storage``, default: ``data_dir``)."""
 
-    def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True) -> None:
+    def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True,
+                 storage: Location | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.loc = storage or local_location(self.data_dir)
         self._lock = threading.Lock()  # guards the tail and WAL rotation together
         self._tail: list[pa.Table] = []
         self._tail_spans = 0
@@ -69,9 +89,15 @@ class SegmentStore:
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
-        self.catalog = Catalog(self.data_dir)
+        self.catalog = Catalog(self.loc, config.refresh_s)
         self.reader = Reader(self.snapshot)
         self._wal: WriteAheadLog | None = None
+        self._wal_lock: WalDirectoryLock | None = None
+        self.writer_id = ""
+        # This writer's last flush that is wholly written and retired from the tail: its later
+        # segments stay out of snapshots until then, or they would be read twice (also in the tail).
+        self._published = -1
+        self._retry: int | None = None  # WAL position of a flush that failed part-way
         self._flusher: threading.Thread | None = None
         if writable:
             self._open_for_writing()
@@ -113,29 +139,39 @@ class SegmentStore:
         """Move the tail into committed segments now (also what the background thread does)."""
         with self._flush_lock:
             wal = self._require_wal()
+            if self._retry is not None:
+                # A flush failed part-way: write it again, under the same names, before anything
+                # newer, so its pieces already written are overwritten, never duplicated.
+                self._write_segments(pa.concat_tables(self._flushing), self._retry)
+                wal.delete_through(self._retry)
+                self._retry = None
             with self._lock:
-                if not self._tail and not self._flushing:
+                if not self._tail:
                     return
                 closed = wal.rotate()
-                # A failed earlier flush left its spans in _flushing (and its WAL files on disk):
-                # this flush covers them too.
-                self._flushing, self._tail, self._tail_spans = [*self._flushing, *self._tail], [], 0
+                self._flushing, self._tail, self._tail_spans = self._tail, [], 0
                 self._flushing_spans = sum(t.num_rows for t in self._flushing)
                 self._small_run = 0
+            self._retry = closed
             self._write_segments(pa.concat_tables(self._flushing), closed)
+            self._retry = None
             wal.delete_through(closed)
 
-    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None
-                ) -> compaction.CompactionResult:
+    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None,
+                lease: Lease | None = None) -> compaction.CompactionResult:
         """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
         with self._flush_lock:
-            return compaction.compact(self.data_dir, self.catalog, max_output_spans,
-                                      settled_before_ns=settled_before_ns)
+            return compaction.compact(
+                self.loc, self.catalog, max_output_spans, settled_before_ns=settled_before_ns,
+                grace_s=self.config.compaction_grace_s,
+                still_leader=lease.held if lease else lambda: True,
+                holder=lease.holder if lease else self.writer_id or "compactor")
 
-    def drop_older_than(self, cutoff_ns: int) -> int:
+    def drop_older_than(self, cutoff_ns: int, lease: Lease | None = None) -> int:
         """Retention: delete hour partitions that end before ``cutoff_ns``."""
         with self._flush_lock:
-            return compaction.drop_older_than(self.data_dir, cutoff_ns, self.catalog)
+            return compaction.drop_older_than(self.loc, cutoff_ns, self.catalog,
+                                              lease.held if lease else lambda: True)
 
     def close(self) -> None:
         """Flush what is buffered and stop; a graceful shutdown leaves an empty WAL."""
@@ -144,15 +180,19 @@ class SegmentStore:
         if self._flusher is not None:
             self._flusher.join()
         if self._wal is not None:
-            self.flush()
-            self._wal.close()
+            try:
+                self.flush()
+            finally:
+                self._wal.close()
+                if self._wal_lock is not None:
+                    self._wal_lock.release()
 
     # --- read path (SpanReader) -------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Committed segments plus the unflushed tail, taken atomically (no span twice or never)."""
         with self._lock:
             tail = [*self._flushing, *self._tail]
-            segments = self.catalog.segments()
+            segments = [s for s in self.catalog.segments() if not self._unpublished(s.path)]
         return Snapshot(segments, pa.concat_tables(tail) if tail else SPAN_SCHEMA.empty_table())
 
     def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
@@ -181,11 +221,17 @@ class SegmentStore:
     # --- internals ----------------------------------------------------------------------------
     def _open_for_writing(self) -> None:
         wal_dir = self.config.wal_dir or self.data_dir / "wal"
-        self.writer_id = _writer_id(wal_dir)
-        remove_debris(self.data_dir)
-        last_flush = self.catalog.last_wal_seq(self.writer_id)
-        self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
-        self._replay(last_flush)
+        self._wal_lock = WalDirectoryLock(wal_dir)  # raises WalDirectoryInUse: nothing touched yet
+        try:
+            self.writer_id = writer_id(wal_dir)
+            remove_debris(self.loc, self.writer_id)
+            last_flush = self.catalog.last_wal_seq(self.writer_id)
+            self._published = last_flush
+            self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
+            self._replay(last_flush)
+        except BaseException:
+            self._wal_lock.release()
+            raise
         self._flusher = threading.Thread(target=self._flush_loop, name="spanlake-flush", daemon=True)
         self._flusher.start()
 
@@ -194,7 +240,7 @@ class SegmentStore:
         wal = self._require_wal()
         pending = [s for s in wal.sequences() if s != wal.current_seq]
         redo = [s for s in pending if s <= last_flush]
-        if redo:  # the last flush committed (some of) its segments but did not finish
+        if redo:  # the last flush wrote (some of) its segments but did not finish
             log.info("redoing the interrupted flush of WAL files %s..%s", redo[0], redo[-1])
             self._drop_partial_flush(last_flush)
             self._write_segments(self._read_wal(redo), last_flush)
@@ -208,16 +254,20 @@ class SegmentStore:
             # Keep the replayed files until the next flush covers them: rotate so it does.
             self.flush()
 
+    def _unpublished(self, path: str) -> bool:
+        key = flush_key(path)
+        return key is not None and key[0] == self.writer_id and key[1] > self._published
+
     def _drop_partial_flush(self, wal_seq: int) -> None:
-        """Delete what an interrupted flush committed; its redo writes all of it again.
+        """Delete what an interrupted flush wrote; its redo writes all of it again (perhaps cut
+        differently, if ``segment_max_spans`` changed meanwhile).
 
         (A crash during the redo itself is safe too: with these gone, the WAL files count as
         unflushed on the next start and are replayed into the tail.)
         """
-        for seg in self.catalog.segments():
-            if seg.meta.get("writer") == self.writer_id and \
-                    seg.meta.get("wal_seq", {}).get(self.writer_id) == wal_seq:
-                delete_segment(seg.path)
+        for path in list_segment_paths(self.loc):
+            if flush_key(path) == (self.writer_id, wal_seq):
+                delete_segment(self.loc, path)
         self.catalog.invalidate()
 
     def _read_wal(self, seqs: list[int]) -> pa.Table:
@@ -230,23 +280,21 @@ class SegmentStore:
 
         Chunking bounds a flush's memory: one chunk is filtered, sorted and written at a time, so a
         flush that fell behind a burst does not copy the whole backlog at once (the 10M benchmark
-        peaked at 1.2 GiB when it did). Nothing is visible until every chunk is committed.
+        peaked at 1.2 GiB when it did). Readers see none of it until every part is written.
         """
-        meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
         step = max(1, self.config.segment_max_spans)
-        pending = []
-        for n, offset in enumerate(range(0, spans.num_rows, step)):
-            chunk = spans.slice(offset, step)
+        chunks = [spans.slice(offset, step) for offset in range(0, spans.num_rows, step)]
+        meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
+        for n, chunk in enumerate(chunks):
             name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
             hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
             for hour in pc.unique(hours).to_pylist():
                 part = chunk.filter(pc.equal(hours, hour))
-                pending.append(prepare_segment(self.data_dir, partition_of(hour * HOUR_NS), name, part, meta))
-        with self._lock:  # publish all segments and retire the flushed tail in one step for readers
-            for p in pending:
-                p.commit()
+                write_segment(self.loc, partition_of(hour * HOUR_NS), name, part, meta)
                 if _PAUSE_AFTER_COMMIT_S:
                     time.sleep(_PAUSE_AFTER_COMMIT_S)
+        with self._lock:  # publish the flush and retire its tail in one step for readers
+            self._published = wal_seq
             self.catalog.invalidate()
             self._flushing, self._flushing_spans = [], 0
 
@@ -266,15 +314,6 @@ class SegmentStore:
         if self._wal is None:
             raise RuntimeError("this store was opened read-only")
         return self._wal
-
-
-def _writer_id(wal_dir: Path) -> str:
-    """This data directory's writer ID: made once, kept in the WAL directory."""
-    wal_dir.mkdir(parents=True, exist_ok=True)
-    path = wal_dir / "writer-id"
-    if not path.exists():
-        path.write_text(secrets.token_hex(4))
-    return path.read_text().strip()
 
 
 def open_store(data_dir: Path, flush_interval_s: float = 1.0, **kwargs: object) -> SegmentStore:
