@@ -34,6 +34,7 @@ from spanlake.query.params import (
     parse_string_map,
 )
 from spanlake.storage.api import SpanReader, TraceQuery
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
 
 Json = dict[str, Any]
@@ -81,6 +82,8 @@ def handle(request: Request, compute: Callable[[], Json]) -> Response:
         return error_response(400, str(exc))
     except ApiError as exc:
         return error_response(exc.status, exc.message)
+    except StorageUnavailable as exc:  # the object store is away: retryable, and said so
+        return error_response(503, f"the span store is unavailable: {exc}")
     except Exception as exc:  # a storage failure: Jaeger answers 500 in the same envelope
         log.exception("query failed: %s", request.url)
         return error_response(500, f"internal error: {exc}")

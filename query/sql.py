@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from spanlake.query.formats import sql as fmt
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlResult, SqlTimeout
 
 _ACCEPT = {
@@ -122,6 +123,8 @@ def _answer(engine: SqlEngine, request: Request, query: str, max_rows: int | Non
         result = engine.execute(query, max_rows)
     except SqlBusy as e:
         return _error(503, e.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    except StorageUnavailable as e:
+        return _error(503, f"the span store is unavailable: {e}", headers={"Retry-After": str(RETRY_AFTER_S)})
     except SqlTimeout as e:
         return _error(400, e.message, timeout=True)
     except SqlError as e:
