@@ -107,7 +107,7 @@ class SeaweedFS:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(20)
+            self.proc.wait(3)  # weed can take its time to drain; the data is throwaway
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
