@@ -17,7 +17,7 @@ ROLES = ("collector", "query", "compactor")
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
-    storage: str = ""
+    storage: str | None = None
     wal_dir: Path | None = None
     host: str = "0.0.0.0"
     roles: str = "collector,query"
