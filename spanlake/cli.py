@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from spanlake import config, sql_cli
+
+if TYPE_CHECKING:
+    from spanlake.storage.lease import LeaseKeeper
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compact(args: argparse.Namespace) -> int:
-    import time
     from pathlib import Path
 
+    from spanlake.storage.lease import LeaseKeeper, open_lease
     from spanlake.storage.location import open_location
     from spanlake.storage.segments import HOUR_NS
     from spanlake.storage.store import SegmentStore
@@ -56,15 +61,33 @@ def _compact(args: argparse.Namespace) -> int:
     except WalDirectoryInUse as e:
         print(f"spanlake: {e}", file=sys.stderr)
         return 1
+    # The same lease as the background compactors: never two compactions of one store at once.
+    keeper = LeaseKeeper(open_lease(store.loc, f"cli-{store.writer_id}", 60.0), period_s=20.0).start()
     try:
+        if not eventually_held(keeper):
+            print("spanlake: another process holds the compactor lease of this store; try later",
+                  file=sys.stderr)
+            return 1
         if args.retention_hours > 0:
-            dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS))
+            dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS),
+                                            keeper.lease)
             print(f"dropped {dropped} hour partitions")
-        result = store.compact(args.max_output_spans)
+        result = store.compact(args.max_output_spans, lease=keeper.lease)
         print(f"merged {result.inputs} segments into {result.outputs} ({result.spans} spans)")
     finally:
+        keeper.stop()
         store.close()
     return 0
+
+
+def eventually_held(keeper: LeaseKeeper, timeout_s: float = 5.0) -> bool:
+    """Whether the keeper's first attempt(s) got the lease within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not keeper.lease.held():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _serve(settings: config.Settings) -> int:
