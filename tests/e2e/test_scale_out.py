@@ -10,9 +10,18 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from jaeger_client import thrift as jaeger_thrift
+from jaeger_client.reporter import InMemoryReporter
+from jaeger_client.sampler import ConstSampler
+from jaeger_client.tracer import Tracer
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from thrift.protocol import TBinaryProtocol
+from thrift.transport import THttpClient
 
 from tests.e2e.support import eventually
+from tests.e2e.test_real_clients import emit, jaeger_spans
 from tests.otlp_data import make_request, span_count
 from tests.seaweedfs import SeaweedFS
 from tests.server import SpanlakeProcess
@@ -71,19 +80,43 @@ def test_two_collectors_and_two_query_nodes_share_one_bucket(
     for collector in collectors:
         acked |= _send(collector, [make_request(traces=10, spans_per_trace=20) for _ in range(3)])
     assert len(acked) == 60
+    # Real client libraries too, two spans per trace: the OpenTelemetry SDK (OTLP gRPC and the
+    # Zipkin exporter) and a Jaeger client's Thrift batch over HTTP.
+    clients = {
+        emit(GrpcExporter(endpoint=collectors[0].otlp_grpc_endpoint, insecure=True), "otlp-sdk"),
+        emit(ZipkinExporter(endpoint=collectors[1].url("zipkin") + "/api/v2/spans"), "zipkin-sdk"),
+        _jaeger_http(collectors[0]),
+    }
 
     for query in queries:  # neither query node ingested anything: all comes from the bucket
-        found = eventually(lambda q=query: _complete(_spans_per_trace(q), acked, 20), timeout=30)
-        assert set(found) == acked and all(v == (20, 20) for v in found.values())
+        found = eventually(lambda q=query: _complete(_spans_per_trace(q), acked, 20, frozenset(clients)),
+                           timeout=30)
+        assert set(found) - acked == clients  # every span sent, none from elsewhere
+        assert all(found[t] == (2, 2) for t in clients)
         for trace_id in sorted(acked)[::15]:  # the Jaeger API: trace by ID, no time range
             reply = httpx.get(f"{query.query_url}/api/traces/{trace_id}", timeout=10)
             spans = reply.json()["data"][0]["spans"]
             assert len(spans) == 20 == len({s["spanID"] for s in spans})
 
 
+def _jaeger_http(collector: SpanlakeProcess) -> str:
+    reporter = InMemoryReporter()
+    tracer = Tracer("jaeger-client", reporter, ConstSampler(True))
+    trace_id = jaeger_spans(tracer)
+    batch = jaeger_thrift.make_jaeger_batch(  # type: ignore[no-untyped-call]
+        spans=reporter.get_spans(),
+        process=jaeger_thrift.make_process(  # type: ignore[no-untyped-call]
+            service_name="jaeger-client", tags=tracer.tags, max_length=1024))
+    http = THttpClient.THttpClient(f"{collector.url('jaeger_http')}/api/traces")
+    batch.write(TBinaryProtocol.TBinaryProtocol(http))
+    http.flush()
+    assert http.code == 202
+    return trace_id
+
+
 def _complete(found: dict[str, tuple[int, int]], acked: set[str],
-              per_trace: int) -> dict[str, tuple[int, int]]:
-    assert acked <= set(found), f"{len(acked - set(found))} acked traces not found yet"
+              per_trace: int, also: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
+    assert acked | also <= set(found), f"{len((acked | also) - set(found))} acked traces not found yet"
     assert all(found[t] == (per_trace, per_trace) for t in acked)
     return found
 
