@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full clean
+.PHONY: run test lint bench bench-full bench-object-storage clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP)  ## lint, type-check and run the whole default test suite
 
 bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans
 	$(BIN)/python -m bench.run --spans $${BENCH_SPANS:-1000000}
+
+bench-object-storage: $(STAMP)  ## two collectors into SeaweedFS, a query node that ingested nothing
+	$(BIN)/python -m bench.object_storage --spans $${BENCH_SPANS:-1000000}
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

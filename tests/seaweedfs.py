@@ -36,6 +36,7 @@ class SeaweedFS:
     directory: Path
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)  # e.g. -metricsPort=N (bench/object_storage.py)
 
     def __post_init__(self) -> None:
         if not self.ports:
@@ -65,7 +66,7 @@ class SeaweedFS:
                 f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
                 "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={identities}",
-                "-master.volumeSizeLimitMB=64", "-volume.max=100"]
+                "-master.volumeSizeLimitMB=64", "-volume.max=100", *self.extra_args]
         log = open(self.directory / "weed.log", "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         log.close()
