@@ -10,8 +10,9 @@ Usage: ``python -m bench.object_storage --spans 1000000`` (the issue's size). Me
 - the service+operation and attribute searches (and the others of ``bench.spanlake_side``), p50;
 - object-store requests per query, from SeaweedFS's own Prometheus counters (``-metricsPort``).
 
-Writes ``<out>/object-storage.json`` and ``.md`` (``make bench-object-storage``). The numbers depend on the machine and on what else
-runs on it: quote them only with the machine line the report carries.
+Writes ``<out>/object-storage.json`` and ``.md`` (``make bench-object-storage``). The numbers
+depend on the machine and on what else runs on it: quote them only with the machine line the
+report carries.
 """
 
 from __future__ import annotations
