@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from spanlake.storage.location import Location, StorageUnavailable
-from spanlake.storage.segments import Segment, list_segment_paths, open_segment
+from spanlake.storage.segments import Segment, list_segment_files, open_segment
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.
 DEFAULT_REFRESH_S = 1.0
+_PARALLEL_READS = 8
 
 
 @dataclass(frozen=True)
@@ -55,20 +57,28 @@ class Catalog:
         return max(seqs, default=-1)
 
     def _relist(self) -> list[Segment]:
-        paths = list_segment_paths(self.loc)
-        live = set(paths)
-        self._by_path = {p: s for p, s in self._by_path.items() if p in live}
-        for p in paths:
-            if p not in self._by_path:
-                seg = self._open(p)
-                if seg is not None:
-                    self._by_path[p] = seg
+        files = list_segment_files(self.loc)
+        self._by_path = {p: s for p, s in self._by_path.items() if p in files}
+        new = [(p, size) for p, size in files.items() if p not in self._by_path]
+        if self.loc.is_local or len(new) < 2:
+            opened = [self._open(p, size) for p, size in new]
+        else:  # on S3 each footer (and trace-ID sidecar) is a round trip: do them side by side
+            with ThreadPoolExecutor(max_workers=_PARALLEL_READS) as pool:
+                opened = list(pool.map(lambda item: self._open(*item), new))
+        for (p, _), seg in zip(new, opened, strict=True):
+            if seg is not None:
+                self._by_path[p] = seg
         replaced = {r for s in self._by_path.values() for r in s.meta.get("replaces", [])}
         return [s for p, s in sorted(self._by_path.items()) if self.loc.relative(p) not in replaced]
 
-    def _open(self, path: str) -> Segment | None:
+    def _open(self, path: str, size: int | None) -> Segment | None:
         try:
-            return open_segment(self.loc, path)
+            seg = open_segment(self.loc, path, size)
+            if seg is not None and not self.loc.is_local:
+                # Load the trace-ID sidecar now, not on the first lookup: a query node's first
+                # trace by ID would otherwise wait for one request per segment.
+                seg.trace_ids()
+            return seg
         except FileNotFoundError:  # deleted by compaction or retention meanwhile
             return None
         except pa.ArrowInvalid:  # not Parquet, or an upload cut short: not a segment (yet)

@@ -14,14 +14,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from spanlake.storage.api import DependencyLink, Operation, TraceQuery
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
 from spanlake.storage.search import SPECIAL_KEYS, build_filter
-from spanlake.storage.segments import END_TIME_SQL, STORED_SCHEMA, Segment, with_end_time
+from spanlake.storage.segments import END_TIME_SQL, Segment, segments_dataset, with_end_time
 
 
 class Reader:
@@ -118,8 +117,7 @@ class Reader:
             files = ", ".join(_quote(s.path) for s in segments)
             scan = f"read_parquet([{files}], hive_partitioning = false)"
         else:  # DuckDB cannot reach S3 without its httpfs download: hand it pyarrow's dataset
-            cur.register("segments", ds.dataset([s.path for s in segments], schema=STORED_SCHEMA,
-                                                format="parquet", filesystem=segments[0].loc.fs))
+            cur.register("segments", segments_dataset(segments))
             scan = "segments"
         return cur, f"(SELECT *, {END_TIME_SQL} FROM {scan} UNION ALL BY NAME SELECT * FROM tail)"
 

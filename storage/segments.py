@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
@@ -76,6 +77,7 @@ class Segment:
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
     row_group_ranges: list[tuple[bytes, bytes]]
+    size: int | None = None  # bytes, when the listing said: saves a request per read on S3
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
@@ -102,6 +104,9 @@ class Segment:
             self._bloom = Bloom.from_bytes(data) if data is not None else None
             self._bloom_loaded = True
         return self._bloom
+
+    def _fragment(self) -> ds.ParquetFileFragment:
+        return _PARQUET.make_fragment(self.path, filesystem=self.loc.fs, file_size=self.size)
 
     def _sidecar(self, suffix: str) -> bytes | None:
         try:
@@ -134,7 +139,7 @@ class Segment:
         if not groups:
             return STORED_SCHEMA.empty_table()
         # Locally memory-mapped; on S3 the reads are byte ranges of the row groups only.
-        source = self.path if self.loc.is_local else self.loc.fs.open_input_file(self.path)
+        source = self.path if self.loc.is_local else self._fragment().open()
         parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=self.loc.is_local)
         table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
@@ -204,9 +209,9 @@ def read_segment(loc: Location, path: str) -> pa.Table:
     return with_end_time(pq.read_table(path, filesystem=loc.fs))
 
 
-def open_segment(loc: Location, path: str) -> Segment | None:
+def open_segment(loc: Location, path: str, size: int | None = None) -> Segment | None:
     """Read a segment's footer; None if the file is not a spanlake segment."""
-    with loc.fs.open_input_file(path) as f:
+    with _PARQUET.make_fragment(path, filesystem=loc.fs, file_size=size).open() as f:
         metadata = pq.read_metadata(f)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
@@ -218,13 +223,32 @@ def open_segment(loc: Location, path: str) -> Segment | None:
         stats = metadata.row_group(i).column(tid).statistics
         ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
                       else (b"\0" * 16, b"\xff" * 16))
-    return Segment(loc, path, meta, metadata, ranges)
+    return Segment(loc, path, meta, metadata, ranges, size)
+
+
+def segments_dataset(segments: list[Segment]) -> ds.Dataset:
+    """An Arrow dataset over ``segments`` (at least one), in ``STORED_SCHEMA``, for DuckDB.
+
+    Locally ``ds.dataset`` checks that every file exists (a vanished one raises FileNotFoundError,
+    which the SQL engine retries on); on S3 the fragments carry the sizes the listing gave, so
+    opening one costs no extra request.
+    """
+    loc = segments[0].loc
+    if loc.is_local:
+        return ds.dataset([s.path for s in segments], schema=STORED_SCHEMA, format="parquet")
+    fragments = [s._fragment() for s in segments]
+    return ds.FileSystemDataset(fragments, STORED_SCHEMA, _PARQUET, loc.fs)
+
+
+def list_segment_files(loc: Location) -> dict[str, int]:
+    """Every committed segment file under the store and its size, oldest partition first."""
+    return {i.path: i.size for i in sorted(list_files(loc, SPANS_DIR), key=lambda i: i.path)
+            if fnmatch.fnmatch(loc.relative(i.path), _SEGMENT_GLOB) and not i.base_name.startswith(".")}
 
 
 def list_segment_paths(loc: Location) -> list[str]:
     """Every committed segment file under the store, oldest partition first."""
-    return sorted(p for p in _spans_files(loc) if fnmatch.fnmatch(loc.relative(p), _SEGMENT_GLOB)
-                  and not p.rsplit("/", 1)[-1].startswith("."))
+    return list(list_segment_files(loc))
 
 
 def remove_debris(loc: Location, writer: str) -> None:
@@ -249,6 +273,7 @@ def delete_segment(loc: Location, path: str) -> None:
 
 
 _SEGMENT_GLOB = f"{SPANS_DIR}/date=*/hour=*/*.parquet"
+_PARQUET = ds.ParquetFileFormat()
 
 
 def _spans_files(loc: Location) -> list[str]:

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, STORED_SCHEMA
+from spanlake.storage.segments import END_TIME_SQL, segments_dataset
 from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
@@ -191,9 +190,7 @@ def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not snap.segments:
         con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
         return
-    files = ds.dataset([s.path for s in snap.segments], schema=STORED_SCHEMA, format="parquet",
-                       filesystem=snap.segments[0].loc.fs)
-    con.register("_segments", files)
+    con.register("_segments", segments_dataset(snap.segments))
     con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM _segments "
                 "UNION ALL BY NAME SELECT * FROM _tail")
 

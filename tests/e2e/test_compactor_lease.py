@@ -4,8 +4,11 @@ over once the holder is killed and its lease has expired."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
+
+import httpx
 
 from spanlake.storage.catalog import Catalog
 from spanlake.storage.location import open_location
@@ -53,10 +56,15 @@ def _merged_by(bucket: str) -> list[str]:
 def test_one_compactor_at_a_time_and_takeover_after_the_lease_expires(
         tmp_path: Path, seaweedfs: SeaweedFS, bucket: str) -> None:
     written = _write_flushes(tmp_path / "w", bucket, hours_ago=5, flushes=3)
+    query = SpanlakeProcess(tmp_path / "q", env=seaweedfs.env, extra_args=[
+        "--storage", f"s3://{bucket}", "--roles", "query", "--refresh-interval", "0.2"]).start()
+    searches = _Searches(query, written)
     nodes = [_compactor(tmp_path / f"k{i}", seaweedfs, bucket).start() for i in range(2)]
     try:
         holder = eventually(lambda: _merged_by(bucket)[0], timeout=30)
         time.sleep(2 * LEASE_S)  # both keep competing: still only one holds the lease
+        answers = searches.stop()
+        assert answers > 5 and searches.wrong == []  # searches during compaction: complete, none twice
         holders = [_holder(n) for n in nodes]
         assert holders.count(None) == 1 and holder in holders
         (first,) = [n for n in nodes if _holder(n) == holder]
@@ -70,12 +78,43 @@ def test_one_compactor_at_a_time_and_takeover_after_the_lease_expires(
         merged = eventually(lambda: _two_holders(bucket), timeout=30)
         assert merged == {holder, _holder(second)}
     finally:
-        for n in nodes:
+        searches.stop()
+        for n in [*nodes, query]:
             n.stop()
     store = SegmentStore(tmp_path / "r", writable=False, storage=open_location(f"s3://{bucket}"))
     snapshot = store.snapshot()
     assert sum(s.num_spans for s in snapshot.segments) == written  # nothing lost or doubled
     assert all("compacted_by" in s.meta for s in snapshot.segments)
+
+
+class _Searches:
+    """Searches a query node in a loop (SQL and the Jaeger API), recording any incomplete answer."""
+
+    def __init__(self, node: SpanlakeProcess, spans: int) -> None:
+        self.node, self.spans, self.wrong, self.answers = node, spans, list[str](), 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.answers
+
+    def _run(self) -> None:
+        now_us = time.time_ns() // 1000
+        params = {"service": "checkout", "start": str(now_us - 24 * 3600 * 10**6), "end": str(now_us),
+                  "limit": "1000"}
+        with httpx.Client(base_url=self.node.query_url, timeout=30) as client:
+            while not self._stop.is_set():
+                rows = client.post("/api/sql", content="SELECT count(*), count(DISTINCT span_id) FROM spans")
+                if rows.json()["rows"] != [[self.spans, self.spans]]:
+                    self.wrong.append(f"SQL: {rows.text}")
+                traces = client.get("/api/traces", params=params).json()["data"]
+                found = sum(len(t["spans"]) for t in traces)
+                if found != self.spans:
+                    self.wrong.append(f"Jaeger search: {found} spans in {len(traces)} traces")
+                self.answers += 1
 
 
 def _two_holders(bucket: str) -> set[str]:
