@@ -69,7 +69,8 @@ def open_store(settings: Settings) -> SegmentStore:
                          refresh_s=settings.refresh_interval,
                          # Locally, queries of the same process retry a vanished file; on a bucket,
                          # query nodes elsewhere may still be reading the inputs.
-                         compaction_grace_s=0.0 if loc.is_local else settings.compaction_grace)
+                         compaction_grace_s=0.0 if loc.is_local else settings.compaction_grace,
+                         cache_dir=settings.data_dir / "cache")  # used for a remote store only
     try:
         return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
     except WalDirectoryInUse as e:

@@ -1,7 +1,8 @@
 """Which segments exist: a cached view of the committed segment files and their footers.
 
 Discovery is by listing the store (a directory or a bucket prefix) at most every ``refresh_s``;
-footers are read once per segment and kept, with the sidecars each ``Segment`` loads on first use.
+footers are read once per segment and kept, with the sidecars each ``Segment`` loads (on S3: the
+trace-ID sidecars at discovery, side by side; optionally also kept on local disk, ``cache.py``).
 A segment counts unless a compacted segment ``replaces`` it.
 """
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from spanlake.storage.cache import DiskCache
 from spanlake.storage.location import Location, StorageUnavailable
-from spanlake.storage.segments import Segment, list_segment_files, open_segment
+from spanlake.storage.segments import SIDECARS, Segment, list_segment_files, open_segment, sidecar_path
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.
@@ -32,9 +34,11 @@ class Snapshot:
 
 
 class Catalog:
-    def __init__(self, loc: Location, refresh_s: float = DEFAULT_REFRESH_S) -> None:
+    def __init__(self, loc: Location, refresh_s: float = DEFAULT_REFRESH_S,
+                 cache: DiskCache | None = None) -> None:
         self.loc = loc
         self.refresh_s = refresh_s
+        self.cache = cache
         self._lock = threading.Lock()
         self._by_path: dict[str, Segment] = {}
         self._listed_at = 0.0
@@ -68,12 +72,14 @@ class Catalog:
         for (p, _), seg in zip(new, opened, strict=True):
             if seg is not None:
                 self._by_path[p] = seg
+        if self.cache is not None:
+            self.cache.prune(sidecar_path(p, x) for p in files for x in SIDECARS)
         replaced = {r for s in self._by_path.values() for r in s.meta.get("replaces", [])}
         return [s for p, s in sorted(self._by_path.items()) if self.loc.relative(p) not in replaced]
 
     def _open(self, path: str, size: int | None) -> Segment | None:
         try:
-            seg = open_segment(self.loc, path, size)
+            seg = open_segment(self.loc, path, size, self.cache)
             if seg is not None and not self.loc.is_local:
                 # Load the trace-ID sidecar now, not on the first lookup: a query node's first
                 # trace by ID would otherwise wait for one request per segment.

@@ -30,6 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
+from spanlake.storage.cache import DiskCache
 from spanlake.storage.location import Location, delete_files, list_files, read_object, write_object
 from spanlake.storage.location import fsync_path as fsync_path  # the WAL imports it from here
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
@@ -78,6 +79,7 @@ class Segment:
     # (nearly always) one row group and a lookup reads only that one.
     row_group_ranges: list[tuple[bytes, bytes]]
     size: int | None = None  # bytes, when the listing said: saves a request per read on S3
+    cache: DiskCache | None = field(default=None, repr=False)  # sidecars on local disk (remote stores)
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
@@ -109,8 +111,12 @@ class Segment:
         return _PARQUET.make_fragment(self.path, filesystem=self.loc.fs, file_size=self.size)
 
     def _sidecar(self, suffix: str) -> bytes | None:
+        path = sidecar_path(self.path, suffix)
+        return self.cache.get(path, lambda: self._fetch(path)) if self.cache else self._fetch(path)
+
+    def _fetch(self, path: str) -> bytes | None:
         try:
-            return read_object(self.loc, sidecar_path(self.path, suffix))
+            return read_object(self.loc, path)
         except FileNotFoundError:
             return None
 
@@ -209,7 +215,8 @@ def read_segment(loc: Location, path: str) -> pa.Table:
     return with_end_time(pq.read_table(path, filesystem=loc.fs))
 
 
-def open_segment(loc: Location, path: str, size: int | None = None) -> Segment | None:
+def open_segment(loc: Location, path: str, size: int | None = None,
+                 cache: DiskCache | None = None) -> Segment | None:
     """Read a segment's footer; None if the file is not a spanlake segment."""
     with _PARQUET.make_fragment(path, filesystem=loc.fs, file_size=size).open() as f:
         metadata = pq.read_metadata(f)
@@ -223,7 +230,7 @@ def open_segment(loc: Location, path: str, size: int | None = None) -> Segment |
         stats = metadata.row_group(i).column(tid).statistics
         ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
                       else (b"\0" * 16, b"\xff" * 16))
-    return Segment(loc, path, meta, metadata, ranges, size)
+    return Segment(loc, path, meta, metadata, ranges, size, cache)
 
 
 def segments_dataset(segments: list[Segment]) -> ds.Dataset:

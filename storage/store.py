@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from spanlake.storage import compaction
 from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from spanlake.storage.cache import DiskCache
 from spanlake.storage.catalog import DEFAULT_REFRESH_S, Catalog, Snapshot, flush_key
 from spanlake.storage.lease import Lease
 from spanlake.storage.location import Location, local_location
@@ -69,6 +70,8 @@ class StoreConfig:
     refresh_s: float = DEFAULT_REFRESH_S
     # Compaction keeps the segments it replaced this long, for queries that listed them before.
     compaction_grace_s: float = 0.0
+    # Where sidecars of a remote store are kept on local disk (None: memory only).
+    cache_dir: Path | None = None
 
 
 class SegmentStore:
@@ -89,7 +92,8 @@ class SegmentStore:
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
-        self.catalog = Catalog(self.loc, config.refresh_s)
+        cache = DiskCache(config.cache_dir) if config.cache_dir and not self.loc.is_local else None
+        self.catalog = Catalog(self.loc, config.refresh_s, cache)
         self.reader = Reader(self.snapshot)
         self._wal: WriteAheadLog | None = None
         self._wal_lock: WalDirectoryLock | None = None

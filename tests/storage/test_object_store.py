@@ -131,6 +131,33 @@ def test_duckdb_and_chdb_read_the_bucket_and_count_what_spanlake_reports(
     assert int(str(answer).strip()) == reported
 
 
+def test_a_query_node_keeps_sidecars_on_local_disk_across_restarts(tmp_path: Path, bucket: str) -> None:
+    writer = _store(tmp_path / "w", bucket)
+    now = time.time_ns()
+    old, new = _spans(start_ns=now - 50 * HOUR_NS), _spans(start_ns=now)
+    writer.write(old)
+    writer.write(new)
+    writer.flush()
+    config = StoreConfig(cache_dir=tmp_path / "cache")
+
+    def reader() -> SegmentStore:
+        return SegmentStore(tmp_path / "r", config, writable=False, storage=open_location(f"s3://{bucket}/store"))
+
+    assert reader().get_traces(_ids(new)).num_rows == new.num_rows
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # both segments' trace-ID sidecars
+    for path in list_segment_paths(writer.loc):  # the bucket's sidecars vanish: the cache answers
+        writer.loc.fs.delete_file(path.replace(".parquet", ".tids"))
+    restarted = reader()
+    assert all(s._sidecar(".tids") is not None for s in restarted.snapshot().segments)
+    assert restarted.get_traces(_ids(new)).num_rows == new.num_rows
+
+    writer.drop_older_than(now - 24 * HOUR_NS)
+    restarted.catalog.invalidate()
+    restarted.snapshot()
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the dropped segment's entry is pruned
+    writer.close()
+
+
 def test_exactly_one_of_two_racing_processes_gets_the_lease(bucket: str) -> None:
     loc = open_location(f"s3://{bucket}/store")
     leases = [S3Lease(loc, f"p{i}", ttl_s=30) for i in range(6)]
