@@ -34,7 +34,7 @@ from spanlake.query import app as query_app
 from spanlake.query import sql as sql_api
 from spanlake.storage.compaction import LostLeadership
 from spanlake.storage.lease import LeaseKeeper, open_lease
-from spanlake.storage.location import open_location
+from spanlake.storage.location import StorageUnavailable, open_location
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
@@ -61,8 +61,12 @@ class Listeners:
 
 def open_store(settings: Settings) -> SegmentStore:
     """The store of ``--storage`` (default: the data directory); exits with one clear line when
-    another process holds the WAL directory."""
-    loc = open_location(settings.store_uri)
+    another process holds the WAL directory, or when the object store cannot be reached (a
+    collector must list it to know what its WAL still has to upload)."""
+    try:
+        loc = open_location(settings.store_uri)
+    except (StorageUnavailable, ValueError) as e:
+        raise SystemExit(f"spanlake: {e}") from None
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
                          max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
@@ -73,7 +77,7 @@ def open_store(settings: Settings) -> SegmentStore:
                          cache_dir=settings.data_dir / "cache")  # used for a remote store only
     try:
         return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
-    except WalDirectoryInUse as e:
+    except (WalDirectoryInUse, StorageUnavailable) as e:
         raise SystemExit(f"spanlake: {e}") from None
 
 
