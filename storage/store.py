@@ -284,7 +284,9 @@ class SegmentStore:
 
         Chunking bounds a flush's memory: one chunk is filtered, sorted and written at a time, so a
         flush that fell behind a burst does not copy the whole backlog at once (the 10M benchmark
-        peaked at 1.2 GiB when it did). Readers see none of it until every part is written.
+        peaked at 1.2 GiB when it did). Readers in this process see none of it until every part is
+        written (they read these spans from the tail until then); readers elsewhere may see the
+        parts as they land, each whole and none twice.
         """
         step = max(1, self.config.segment_max_spans)
         chunks = [spans.slice(offset, step) for offset in range(0, spans.num_rows, step)]
