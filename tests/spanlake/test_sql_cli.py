@@ -129,3 +129,17 @@ def test_every_attack_fails_through_run(data_dir: Path, tmp_path: Path, query: s
     code, out, err = run_here(data_dir, attack(query, store, tmp_path), capsys)
     assert code == 1 and out == "" and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_queries_a_bucket_in_place(tmp_path: Path, bucket: str) -> None:
+    from spanlake.storage.location import open_location
+    from spanlake.storage.store import StoreConfig
+
+    store = SegmentStore(tmp_path / "w", StoreConfig(flush_interval_s=3600),
+                         storage=open_location(f"s3://{bucket}"))
+    store.write(all_spans())
+    store.close()
+    r = subprocess.run([*COMMAND, "SELECT count(*) AS spans FROM spans", "--storage", f"s3://{bucket}",
+                        "--format", "csv"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ['"spans"', str(all_spans().num_rows)]
