@@ -31,12 +31,17 @@ def weed_binary() -> str:
     return found
 
 
+class _ExitedEarly(RuntimeError):
+    pass
+
+
 @dataclass
 class SeaweedFS:
     directory: Path
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     extra_args: list[str] = field(default_factory=list)  # e.g. -metricsPort=N (bench/object_storage.py)
+    _restart: bool = False
 
     def __post_init__(self) -> None:
         if not self.ports:
@@ -53,6 +58,21 @@ class SeaweedFS:
                 "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": "us-east-1"}
 
     def start(self, timeout: float = 60.0) -> SeaweedFS:
+        """Start and wait until buckets take writes. A port taken meanwhile by another test run
+        (the ports were free when picked) makes weed exit: then pick new ones, twice at most, unless
+        this is a restart, which must keep its ports."""
+        self._restart = self.proc is not None
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except _ExitedEarly:
+                if attempt == 2 or self._restart:
+                    raise
+                self.ports = {}
+                self.__post_init__()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> SeaweedFS:
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True)
         identities = self.directory / "identities.json"
@@ -73,7 +93,7 @@ class SeaweedFS:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"weed server exited with {self.proc.returncode}:\n{self.log()}")
+                raise _ExitedEarly(f"weed server exited with {self.proc.returncode}:\n{self.log()}")
             if self._bucket_ops_work():
                 return self
             time.sleep(0.2)
