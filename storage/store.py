@@ -312,6 +312,13 @@ class SegmentStore:
                 return
             try:
                 self.flush()
+            except OSError as e:
+                if self.loc.is_local:
+                    log.exception("flush failed; will retry")
+                else:  # the object store is away: one line per attempt, not a stack trace
+                    log.warning("upload to %s failed, retrying in 1 s; %d spans wait in the WAL: %s",
+                                self.loc.uri, self._tail_spans + self._flushing_spans, e)
+                time.sleep(1)
             except Exception:  # keep flushing later; the WAL still holds everything
                 log.exception("flush failed; will retry")
                 time.sleep(1)
