@@ -12,7 +12,7 @@ RUN pip install --no-cache-dir .
 
 VOLUME ["/data"]
 # OTLP gRPC/HTTP, Jaeger gRPC/Thrift HTTP, agent UDP compact/binary, sampling, Zipkin, query + UI
-EXPOSE 4317 4318 14250 14268 6831/udp 6832/udp 5778 9411 16686
+EXPOSE 4317 4318 14250 14268 6831/udp 6832/udp 5778 9411 16686 14269
 ENV SPANLAKE_DATA_DIR=/data
 # exec form: SIGTERM reaches spanlake, which flushes before it exits
 ENTRYPOINT ["spanlake", "serve"]

@@ -2,23 +2,31 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-test
+RUN_STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench bench-full bench-object-storage clean
 
-$(STAMP): pyproject.toml
+# Two install levels: `make run` installs only the server's runtime dependencies; `make test` adds the
+# test toolchain (linters, browsers' driver, the benchmark peer) on top of the same venv.
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	# The Zipkin protobuf exporter pins protobuf 3; its test loads it in a subprocess, so skip its deps.
 	$(BIN)/pip install --quiet --no-deps opentelemetry-exporter-zipkin-proto-http
 	touch $(STAMP)
 
-run: $(STAMP)  ## run the whole backend on an embedded store in ./data
+run: $(RUN_STAMP)  ## run the whole backend on an embedded store in ./data
 	$(BIN)/spanlake serve --data-dir data
 
-test: $(STAMP)  ## lint, type-check and run the whole default test suite
+test: $(STAMP)  ## lint, check import boundaries, type-check and run the whole default test suite
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy spanlake
 	$(BIN)/pytest -q -m "not slow"
 

@@ -105,7 +105,7 @@ class Server:
         ]  # fmt: skip
         # Port 0 turns a receiver off (serve skips falsy ports), so the others do not compete.
         for flag in ("--jaeger-grpc-port", "--jaeger-http-port", "--jaeger-compact-port",
-                     "--jaeger-binary-port", "--sampling-port", "--zipkin-port"):  # fmt: skip
+                     "--jaeger-binary-port", "--sampling-port", "--zipkin-port", "--admin-port"):  # fmt: skip
             command += [flag, "0"]
         command += extra_args
         # A query-only node opens no OTLP port: readiness is then the query port alone.

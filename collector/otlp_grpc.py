@@ -7,6 +7,7 @@ INTERNAL), and oversized messages get grpc's RESOURCE_EXHAUSTED from the receive
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
@@ -39,10 +40,14 @@ def export_handler(writer: SpanWriter) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
 
 
-def grpc_server(max_request_bytes: int, workers: int = 8) -> grpc.Server:
-    """A grpc server with spanlake's message-size limits, to which receivers add their handlers."""
+def grpc_server(max_request_bytes: int, workers: int = 8,
+                interceptors: Sequence[grpc.ServerInterceptor] = ()) -> grpc.Server:
+    """A grpc server with spanlake's message-size limits, to which receivers add their handlers.
+
+    ``interceptors`` run before every call (the composition root passes authentication in)."""
     options = [
         ("grpc.max_receive_message_length", max_request_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
     ]
-    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options,
+                       interceptors=list(interceptors))

@@ -8,7 +8,6 @@ Grafana's api_v3 client, with RFC 3339 values not URL-encoded).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
 from spanlake.query.adjusters import deduplicate_client_server_span_ids
+from spanlake.query.errors import ApiError, NotFound, guarded_routes
 from spanlake.query.formats.otlp import spans_to_otlp_json
-from spanlake.query.ids import TraceIDError, parse_trace_id
+from spanlake.query.ids import parse_trace_id
 from spanlake.query.params import (
     ParamError,
     parse_bool,
@@ -30,7 +30,6 @@ from spanlake.query.params import (
     parse_string_map,
 )
 from spanlake.storage.api import SpanReader, TraceQuery
-from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES, STATUS_ERROR
 
 Json = dict[str, Any]
@@ -38,29 +37,14 @@ Json = dict[str, Any]
 DEFAULT_SEARCH_DEPTH = 100
 NO_TRACES = "No traces found"
 
-log = logging.getLogger(__name__)
 
-
-class NotFound(Exception):
-    pass
-
-
-def error_response(status: int, message: str) -> Response:
-    return JSONResponse({"error": {"httpCode": status, "message": message}}, status_code=status)
+def error_response(error: ApiError) -> Response:
+    return JSONResponse({"error": {"httpCode": error.status, "message": error.message}},
+                        status_code=error.status, headers=error.headers)
 
 
 def handle(request: Request, compute: Callable[[], Json]) -> Response:
-    try:
-        return JSONResponse(compute())
-    except (ParamError, TraceIDError) as exc:
-        return error_response(400, str(exc))
-    except NotFound:
-        return error_response(404, NO_TRACES)
-    except StorageUnavailable as exc:  # the object store is away: retryable, and said so
-        return error_response(503, f"the span store is unavailable: {exc}")
-    except Exception as exc:  # a storage failure
-        log.exception("api_v3 query failed: %s", request.url)
-        return error_response(500, f"internal error: {exc}")
+    return JSONResponse(compute())
 
 
 def param(params: QueryParams, *names: str) -> str | None:
@@ -145,10 +129,10 @@ def search(reader: SpanReader, params: QueryParams) -> tuple[pa.Table, list[byte
     query = parse_query(params)
     ids = reader.find_trace_ids(query)
     if not ids:
-        raise NotFound
+        raise NotFound(NO_TRACES)
     table = reader.get_traces(ids, query.start_time_min_ns, query.start_time_max_ns)
     if table.num_rows == 0:
-        raise NotFound
+        raise NotFound(NO_TRACES)
     return ordered(table, ids, raw_traces(params, "query.rawTraces", "query.raw_traces")), ids
 
 
@@ -194,7 +178,7 @@ def _nonzero(obj: Json) -> Json:
 
 
 def router(reader: SpanReader) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(route_class=guarded_routes(error_response))
 
     @api.get("/api/v3/services")
     def services(request: Request) -> Response:
@@ -224,7 +208,7 @@ def router(reader: SpanReader) -> APIRouter:
             end = _time(params, "endTime", "end_time")
             table = reader.get_traces([tid], start, end)
             if table.num_rows == 0:
-                raise NotFound
+                raise NotFound(NO_TRACES)
             raw = raw_traces(params, "rawTraces", "raw_traces")
             return {"result": spans_to_otlp_json(ordered(table, [tid], raw))}
         return handle(request, compute)

@@ -1,4 +1,5 @@
-"""The query app on port 16686: every read API (Jaeger v1, api_v3, SPM) behind one FastAPI app.
+"""The query app on port 16686: every read API (Jaeger v1, api_v3, SPM, Zipkin v2 under ``/zipkin``)
+behind one FastAPI app.
 
 The composition root passes in the reader and whatever the routers need from other roles (the
 OTLP/JSON decoder for ``/api/transform``), plus extra routers such as the web UI's, so that this
@@ -10,30 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
 
-from spanlake.query import apiv3, jaeger_api, spm
+from spanlake.query import apiv3, jaeger_api, spm, zipkin_api
 from spanlake.storage.api import SpanReader
-from spanlake.storage.location import StorageUnavailable
+
+ZIPKIN_PREFIX = "/zipkin"  # Zipkin's API and Lens's config, as Lens asks for them under its base path
+
+
+def mount_zipkin_api(app: FastAPI, reader: SpanReader, autocomplete_keys: Sequence[str] = ()) -> None:
+    """Zipkin's read API on another app (the Zipkin port's), at ``/api/v2`` as Grafana calls it and
+    under ``/zipkin`` as Lens does."""
+    router = zipkin_api.router(reader, autocomplete_keys)
+    app.include_router(router)
+    app.include_router(router, prefix=ZIPKIN_PREFIX)
 
 
 def make_app(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table],
-             extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+             extra_routers: Sequence[APIRouter] = (),
+             zipkin_autocomplete_keys: Sequence[str] = ()) -> FastAPI:
     app = FastAPI(title="spanlake query API", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.include_router(apiv3.router(reader))
     app.include_router(jaeger_api.router(reader, decode_otlp_json))
     app.include_router(spm.router(reader))
+    app.include_router(zipkin_api.router(reader, zipkin_autocomplete_keys), prefix=ZIPKIN_PREFIX)
     for extra in extra_routers:
         app.include_router(extra)
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     return app
 
-
-async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """The object store is unreachable: a retryable 503 that says so, in Jaeger's error shape."""
-    message = f"the span store is unavailable: {exc}"
-    return JSONResponse({"data": None, "total": 0, "limit": 0, "offset": 0,
-                         "errors": [{"code": 503, "msg": message}]},
-                        status_code=503, headers={"Retry-After": "5"})

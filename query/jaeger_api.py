@@ -9,7 +9,6 @@ Grafana's Jaeger datasource and Jaeger UI up to v1.76 call these routes. Every r
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,8 +20,9 @@ from fastapi.responses import Response
 from starlette.datastructures import QueryParams
 
 from spanlake.query.adjusters import adjust
+from spanlake.query.errors import ApiError, BadRequest, NotFound, guarded_routes
 from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
-from spanlake.query.ids import TraceIDError, format_trace_id, parse_trace_id
+from spanlake.query.ids import format_trace_id, parse_trace_id
 from spanlake.query.params import (
     NS_PER_MS,
     NS_PER_US,
@@ -34,7 +34,6 @@ from spanlake.query.params import (
     parse_string_map,
 )
 from spanlake.storage.api import SpanReader, TraceQuery
-from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, SPAN_KIND_NAMES
 
 Json = dict[str, Any]
@@ -43,15 +42,6 @@ DEFAULT_LIMIT = 100
 DEFAULT_LOOKBACK_NS = 48 * 3600 * 10**9  # defaultTraceQueryLookbackDuration
 DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
 NOT_FOUND = "trace not found"
-
-log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def envelope(data: Any, total: int = 0, errors: list[Json] | None = None) -> Json:
@@ -67,26 +57,18 @@ def json_response(body: Json, params: QueryParams, status: int = 200) -> Respons
     return Response(text, status_code=status, media_type="application/json")
 
 
-def error_response(status: int, message: str) -> Response:
-    body = json.dumps(envelope(None, errors=[{"code": status, "msg": message}]), separators=(",", ":"))
-    # Go's http.Error: text/plain, nosniff, and a trailing newline.
-    return Response(body + "\n", status_code=status, media_type="text/plain; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff"})
+def error_response(error: ApiError) -> Response:
+    """Jaeger's error envelope, as Go's ``http.Error`` sends it: text/plain, nosniff, a trailing newline."""
+    body = json.dumps(envelope(None, errors=[{"code": error.status, "msg": error.message}]),
+                      separators=(",", ":"))
+    return Response(body + "\n", status_code=error.status, media_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", **error.headers})
 
 
 def handle(request: Request, compute: Callable[[], Json]) -> Response:
-    """Run ``compute`` (blocking reader calls; called from FastAPI's thread pool) and shape the answer."""
-    try:
-        return json_response(compute(), request.query_params)
-    except (ParamError, TraceIDError) as exc:
-        return error_response(400, str(exc))
-    except ApiError as exc:
-        return error_response(exc.status, exc.message)
-    except StorageUnavailable as exc:  # the object store is away: retryable, and said so
-        return error_response(503, f"the span store is unavailable: {exc}")
-    except Exception as exc:  # a storage failure: Jaeger answers 500 in the same envelope
-        log.exception("query failed: %s", request.url)
-        return error_response(500, f"internal error: {exc}")
+    """Run ``compute`` (blocking reader calls; called from FastAPI's thread pool) and shape the answer.
+    Errors it raises are answered by ``error_response`` through the router's route class."""
+    return json_response(compute(), request.query_params)
 
 
 def parse_search(params: QueryParams, now_ns: int) -> TraceQuery:
@@ -168,7 +150,7 @@ def _raw(params: QueryParams) -> bool:
 def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) -> APIRouter:
     """The v1 routes. ``decode_otlp_json`` (OTLP/JSON bytes -> spans) is injected because ``query`` may
     not import ``collector``; it raises ``ValueError`` (``FormatError``) on undecodable input."""
-    api = APIRouter()
+    api = APIRouter(route_class=guarded_routes(error_response))
 
     @api.get("/api/services")
     def services(request: Request) -> Response:
@@ -227,7 +209,7 @@ def router(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table]) ->
             try:
                 spans = decode_otlp_json(body)
             except ValueError as exc:
-                raise ApiError(400, f"cannot parse OTLP JSON: {exc}") from None
+                raise BadRequest(f"cannot parse OTLP JSON: {exc}") from None
             return envelope(spans_to_jaeger_traces(spans))
         return await anyio.to_thread.run_sync(handle, request, compute)
 
@@ -251,7 +233,7 @@ def _one_trace(reader: SpanReader, text: str, params: QueryParams) -> list[Json]
     start, end = _trace_hints(params)
     traces = load_traces(reader, [trace_id], _raw(params), start, end)
     if not traces:
-        raise ApiError(404, NOT_FOUND)
+        raise NotFound(NOT_FOUND)
     return traces
 
 

@@ -14,7 +14,6 @@ v1 envelope; jaeger-ui reads ``metrics[].labels`` and ``metrics[].metricPoints[]
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 
+from spanlake.query.errors import NotFound, guarded_routes
 from spanlake.query.jaeger_api import error_response
 from spanlake.query.params import NS_PER_MS, ParamError, parse_bool, parse_float, parse_int
 from spanlake.storage.api import SpanReader
@@ -40,7 +40,6 @@ DEFAULT_STEP_MS = 5 * 1000
 DEFAULT_RATE_PER_MS = 10 * 60 * 1000
 MAX_EXACT_QUANTILE = 20_000
 MAX_POINTS = 11_000  # Prometheus' limit per series, which Jaeger's SPM inherits
-log = logging.getLogger(__name__)
 _COLUMNS = ["service_name", "name", "kind", "start_time_unix_nano", "duration_nano", "status_code"]
 
 
@@ -225,7 +224,7 @@ def errors(reader: SpanReader, query: MetricsQuery) -> Json:
 
 
 def router(reader: SpanReader) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(route_class=guarded_routes(error_response))
     routes: dict[str, tuple[Callable[[SpanReader, MetricsQuery], Json], bool]] = {
         "latencies": (latencies, True),
         "calls": (calls, False),
@@ -235,16 +234,9 @@ def router(reader: SpanReader) -> APIRouter:
     @api.get("/api/metrics/{metric}")
     def metrics(metric: str, request: Request) -> Response:
         if metric not in routes:
-            return error_response(404, f"unknown metric {metric!r}: expected latencies, calls or errors")
+            raise NotFound(f"unknown metric {metric!r}: expected latencies, calls or errors")
         compute, with_quantile = routes[metric]
-        try:
-            query = parse_metrics_query(request.query_params, time.time_ns() // NS_PER_MS, with_quantile)
-        except ParamError as exc:
-            return error_response(400, str(exc))
-        try:
-            return JSONResponse(compute(reader, query))
-        except Exception as exc:  # a storage failure: Jaeger's 500 in its error envelope
-            log.exception("metrics query failed: %s", request.url)
-            return error_response(500, f"internal error: {exc}")
+        query = parse_metrics_query(request.query_params, time.time_ns() // NS_PER_MS, with_quantile)
+        return JSONResponse(compute(reader, query))
 
     return api

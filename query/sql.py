@@ -14,15 +14,14 @@ the event loop: GET is a plain ``def`` (FastAPI's thread pool), POST hands it to
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from spanlake.query.errors import ApiError, BadRequest, guarded_routes
 from spanlake.query.formats import sql as fmt
-from spanlake.storage.location import StorageUnavailable
-from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlResult, SqlTimeout
+from spanlake.storage.sql import SqlEngine, SqlResult
 
 _ACCEPT = {
     "text/csv": "csv",
@@ -32,37 +31,25 @@ _ACCEPT = {
     "application/x-parquet": "parquet",
     "application/json": "json",
 }
-RETRY_AFTER_S = 1
-
-
-class BadRequest(Exception):
-    pass
 
 
 def router(engine: SqlEngine) -> APIRouter:
-    api = APIRouter()
+    api = APIRouter(route_class=guarded_routes(error_response))
 
     # Parameters arrive as text and are checked here, so that a bad one gets the API's own 400
     # {"error"} rather than FastAPI's 422 shape.
     @api.get("/api/sql")
     def sql_get(request: Request, q: str = "", max_rows: str | None = None,
                 format: str | None = None) -> Response:
-        try:
-            rows = parse_max_rows(max_rows)
-        except BadRequest as e:
-            return _error(400, str(e))
-        return _answer(engine, request, q, rows, format)
+        return _answer(engine, request, q, parse_max_rows(max_rows), format)
 
     @api.post("/api/sql")
     async def sql_post(request: Request, max_rows: str | None = None,
                        format: str | None = None) -> Response:
         # async only to read the raw body; the query itself runs in a worker thread.
         body = await request.body()
-        try:
-            query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
-            rows = body_max_rows if body_max_rows is not None else parse_max_rows(max_rows)
-        except BadRequest as e:
-            return _error(400, str(e))
+        query, body_max_rows, body_format = parse_body(body, request.headers.get("content-type", ""))
+        rows = body_max_rows if body_max_rows is not None else parse_max_rows(max_rows)
         return await anyio.to_thread.run_sync(_answer, engine, request, query, rows, body_format or format)
 
     return api
@@ -113,23 +100,10 @@ def choose_format(requested: str | None, accept: str) -> str:
 
 def _answer(engine: SqlEngine, request: Request, query: str, max_rows: int | None,
             requested_format: str | None) -> Response:
-    try:
-        out_format = choose_format(requested_format, request.headers.get("accept", ""))
-    except BadRequest as e:
-        return _error(400, str(e))
+    out_format = choose_format(requested_format, request.headers.get("accept", ""))
     if not query.strip():
-        return _error(400, "no query: send q=SELECT... or a body with the query")
-    try:
-        result = engine.execute(query, max_rows)
-    except SqlBusy as e:
-        return _error(503, e.message, headers={"Retry-After": str(RETRY_AFTER_S)})
-    except StorageUnavailable as e:
-        return _error(503, f"the span store is unavailable: {e}", headers={"Retry-After": str(RETRY_AFTER_S)})
-    except SqlTimeout as e:
-        return _error(400, e.message, timeout=True)
-    except SqlError as e:
-        return _error(400, e.message)
-    return _result(result, out_format)
+        raise BadRequest("no query: send q=SELECT... or a body with the query")
+    return _result(engine.execute(query, max_rows), out_format)
 
 
 def _result(result: SqlResult, out_format: str) -> Response:
@@ -145,5 +119,7 @@ def _result(result: SqlResult, out_format: str) -> Response:
                     headers=headers)
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+def error_response(error: ApiError) -> JSONResponse:
+    """The SQL API's error shape: ``{"error": message}``, and ``"timeout": true`` for an interrupted query."""
+    return JSONResponse({"error": error.message, **error.extra}, status_code=error.status,
+                        headers=error.headers)

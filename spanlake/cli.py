@@ -35,9 +35,18 @@ def main(argv: list[str] | None = None) -> int:
                          help="spans per merged segment at most [default 1000000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
                          help="delete hour partitions older than this (0: keep) [default 0]")
+    commands.add_parser("token", help="print a new random bearer token and its SHA-256",
+                        description="Print a new random token (give it to the client) and the "
+                                    "token_sha256 line for the tokens file (see docs/security.md).")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        from spanlake.auth import new_token
+
+        token, digest = new_token()
+        print(f"token: {token}\ntoken_sha256 = \"{digest}\"")
+        return 0
     if args.command == "serve":
-        return _serve(config.settings_from_args(args))
+        return _serve(args)
     if args.command == "sql":
         return sql_cli.run(args)
     if args.command == "compact":
@@ -70,7 +79,7 @@ def _compact(args: argparse.Namespace) -> int:
             return 1
         if args.retention_hours > 0:
             dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS),
-                                            keeper.lease)
+                                            lease=keeper.lease)
             print(f"dropped {dropped} hour partitions")
         result = store.compact(args.max_output_spans, lease=keeper.lease)
         print(f"merged {result.inputs} segments into {result.outputs} ({result.spans} spans)")
@@ -90,12 +99,21 @@ def eventually_held(keeper: LeaseKeeper, timeout_s: float = 5.0) -> bool:
     return True
 
 
-def _serve(settings: config.Settings) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    from spanlake import startup
+    from spanlake.observe import configure_logging
     from spanlake.serve import serve  # heavy imports only when serving
 
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(serve(settings))
+    try:
+        settings = config.settings_from_args(args)
+        configure_logging(settings.log_level, settings.log_format)
+        startup.check(settings)
+        return asyncio.run(serve(settings))
+    except (config.SettingError, startup.StartupError) as exc:
+        # One line for the operator; the traceback only for whoever runs at debug level.
+        logging.getLogger("spanlake").debug("start failed", exc_info=exc)
+        print(f"spanlake: error: {exc}", file=sys.stderr)
+        return startup.EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 ROLES = ("collector", "query", "compactor")
+_PATHS = ("wal_dir", "sampling_strategies", "tokens_file", "tls_cert", "tls_key", "tls_client_ca",
+          "limits_file")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,20 @@ class Settings:
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
     sql_max_concurrent: int = 4
+    zipkin_autocomplete_keys: str = ""
     log_level: str = "info"
+    log_format: str = "text"
+    admin_port: int = 14269
+    tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    limits_file: Path | None = None
+    self_trace: bool = False
+
+    @property
+    def autocomplete_keys(self) -> list[str]:
+        return [k.strip() for k in self.zipkin_autocomplete_keys.split(",") if k.strip()]
 
     def has_role(self, role: str) -> bool:
         return role in {r.strip() for r in self.roles.split(",")}
@@ -70,7 +85,7 @@ _HELP = {
     "jaeger_compact_port": "Jaeger agent UDP, Thrift compact emitBatch",
     "jaeger_binary_port": "Jaeger agent UDP, Thrift binary emitBatch",
     "sampling_port": "Jaeger remote sampling GET /sampling?service=",
-    "zipkin_port": "Zipkin POST /api/v2/spans and /api/v1/spans",
+    "zipkin_port": "Zipkin POST /api/v2/spans and /api/v1/spans, and (with the query role) Zipkin's read API",
     "query_port": "query APIs (Jaeger, SQL) and the web UI",
     "flush_interval": "seconds between flushes of buffered spans into Parquet segments",
     "segment_max_spans": "flush early once this many spans are buffered",
@@ -87,7 +102,19 @@ _HELP = {
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",
     "sql_max_concurrent": "SQL queries running at once at most",
+    "zipkin_autocomplete_keys": ("comma-separated tag keys the Zipkin API offers for autocomplete "
+                                 "(Zipkin's AUTOCOMPLETE_KEYS)"),
     "log_level": "debug, info, warning or error",
+    "log_format": "text, or json (one object per line, with request IDs)",
+    "admin_port": "health (/health/live, /health/ready, Jaeger's admin /) and Prometheus /metrics",
+    "tokens_file": "TOML file of bearer tokens and UI users, each with a tenant and rights "
+                   "(default: no auth, for trusted networks only; see docs/security.md)",
+    "tls_cert": "PEM certificate (chain) served by every TCP listener (with --tls-key)",
+    "tls_key": "PEM private key of --tls-cert",
+    "tls_client_ca": "PEM CA bundle: require client certificates it signed (mTLS)",
+    "limits_file": "TOML file of per-tenant limits (ingest rate, burst, bytes per trace, retention, "
+                   "SQL concurrency); see docs/operations.md",
+    "self_trace": "export spanlake's own request spans, as service 'spanlake', to its OTLP receiver",
 }
 
 
@@ -97,8 +124,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         env = "SPANLAKE_" + f.name.upper()
         default = os.environ.get(env, f.default)
+        # A bool is a plain switch (``--self-trace``) that also takes an explicit value.
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         parser.add_argument(flag, dest=f.name, default=default, metavar=f.name.upper().split("_")[-1],
-                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]")
+                            help=f"{_HELP[f.name]} [env {env}; default {f.default}]", **extra)
+
+
+class SettingError(ValueError):
+    """A flag or ``SPANLAKE_*`` value that cannot be used; the message names the flag."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -107,10 +143,30 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raw = getattr(args, f.name)
         values[f.name] = _convert(f.name, raw, Settings.__dataclass_fields__[f.name].default)
     settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def flag_name(name: str) -> str:
+    return f"--{name.replace('_', '-')} (SPANLAKE_{name.upper()})"
+
+
+def _validate(settings: Settings) -> None:
     unknown = {r.strip() for r in settings.roles.split(",")} - set(ROLES)
     if unknown:
-        raise SystemExit(f"spanlake: unknown role(s) {sorted(unknown)}; choose from {ROLES}")
-    return settings
+        raise SettingError(f"unknown role(s) {', '.join(sorted(unknown))} in {flag_name('roles')}; "
+                           f"choose from {', '.join(ROLES)}")
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise SettingError(f"{flag_name('log_level')} must be one of {', '.join(LOG_LEVELS)}, "
+                           f"not {settings.log_level!r}")
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name.endswith("_port") and not 0 <= value <= 65535:
+            raise SettingError(f"{flag_name(f.name)} must be a port number from 0 to 65535, not {value}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise SettingError(f"{flag_name(f.name)} must not be negative, not {value}")
+    if settings.log_format not in ("text", "json"):
+        raise SettingError(f"{flag_name('log_format')} must be text or json, not {settings.log_format!r}")
 
 
 def _convert(name: str, raw: object, default: object) -> object:
@@ -118,10 +174,14 @@ def _convert(name: str, raw: object, default: object) -> object:
         return None if default is None else default
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes")
-    if isinstance(default, int):
-        return int(str(raw))
-    if isinstance(default, float):
-        return float(str(raw))
-    if isinstance(default, Path) or name in ("wal_dir", "sampling_strategies"):
+    try:
+        if isinstance(default, int):
+            return int(str(raw))
+        if isinstance(default, float):
+            return float(str(raw))
+    except ValueError:
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise SettingError(f"{flag_name(name)} must be {kind}, not {raw!r}") from None
+    if isinstance(default, Path) or name in _PATHS:
         return Path(str(raw))
     return str(raw)

@@ -1,4 +1,8 @@
-"""``spanlake serve``: every role in one process on one store, shut down gracefully on SIGTERM/SIGINT."""
+"""``spanlake serve``: every role in one process on one store, shut down gracefully on SIGTERM/SIGINT.
+
+Start order: the admin port first (so probes see "live, not ready"), then the store (WAL replay),
+then every other listener; ready once all of them are up.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +14,39 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
 
-import grpc
+import pyarrow as pa
 import uvicorn
 from fastapi import FastAPI
 
-from spanlake.collector import (
-    jaeger_grpc,
-    jaeger_http,
-    jaeger_udp,
-    otlp_grpc,
-    otlp_http,
-    sampling,
-    zipkin_http,
-)
-from spanlake.collector.formats.otlp import decode_otlp_json
+from spanlake import admin, listeners
+from spanlake.auth import CredentialsError, Principal, load_credentials
+from spanlake.collector import jaeger_udp
 from spanlake.config import Settings
-from spanlake.query import app as query_app
-from spanlake.query import sql as sql_api
+from spanlake.limits import LimitsError, TenantLimits, load_limits
+from spanlake.listeners import Listeners, Security
+from spanlake.metrics import Metrics
+from spanlake.observe import RequestMiddleware
+from spanlake.selftrace import SelfTracer
+from spanlake.startup import StartupError
+from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
 from spanlake.storage.compaction import LostLeadership
 from spanlake.storage.lease import LeaseKeeper, open_lease
 from spanlake.storage.location import StorageUnavailable, open_location
 from spanlake.storage.segments import HOUR_NS
-from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
 from spanlake.storage.wal_lock import WalDirectoryInUse
-from spanlake.ui import app as ui_app
+from spanlake.tenancy import TenantReader, TenantWriter
+from spanlake.tls import TlsError, TlsFiles
 
 log = logging.getLogger("spanlake")
+
+# Failpoint for the readiness test: seconds to wait before opening the store (as a long WAL replay
+# would), with the admin port already up. Never set in production.
+_PAUSE_BEFORE_STORE_S = float(os.environ.get("SPANLAKE_TEST_START_PAUSE", "0"))
 
 
 class _Server(uvicorn.Server):
@@ -53,20 +58,86 @@ class _Server(uvicorn.Server):
 
 
 @dataclass
-class Listeners:
-    http: list[tuple[FastAPI, int]] = field(default_factory=list)
-    grpc: list[grpc.Server] = field(default_factory=list)
-    udp: list[tuple[Literal["compact", "binary"], int]] = field(default_factory=list)
+class Runtime:
+    """What one ``serve`` holds: its security, limits, metrics and health, built from settings."""
+
+    settings: Settings
+    security: Security
+    limits: TenantLimits
+    metrics: Metrics = field(default_factory=Metrics)
+    health: admin.Health = field(default_factory=admin.Health)
+    tracer: SelfTracer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        try:
+            credentials = load_credentials(settings.tokens_file) if settings.tokens_file else None
+            tls = TlsFiles.from_settings(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+            limits = load_limits(settings.limits_file, settings)
+        except (CredentialsError, TlsError, LimitsError) as exc:
+            raise SystemExit(f"spanlake: {exc}") from None
+        metrics = Metrics()
+        tracer = SelfTracer() if settings.self_trace else None
+        if tracer is not None and credentials is not None:
+            credentials = credentials.with_token(
+                tracer.token, Principal("spanlake-self-trace", DEFAULT_TENANT, frozenset({"ingest"})))
+        security = Security(credentials, tls, on_refused=metrics.request_refused,
+                            on_grpc_bad_request=lambda name, tenant: metrics.grpc_refused(name, tenant,
+                                                                                          "bad_request"),
+                            tracer=tracer)
+        limits.on_sql = metrics.sql.labels
+        return cls(settings, security, limits, metrics, tracer=tracer)
+
+    def writer_for(self, store: SegmentStore) -> Callable[[str], SpanWriter]:
+        def make(protocol: str) -> SpanWriter:
+            def report(tenant: str, spans: pa.Table, outcome: str) -> None:
+                self.metrics.ingest_outcome(protocol, tenant, spans, outcome)
+            return TenantWriter(store, admit=self.limits.admit, report=report)
+        return make
+
+    def build(self, store: SegmentStore) -> Listeners:
+        """Every listener of this process's roles, with auth, metrics and request IDs around them."""
+        out = Listeners()
+        settings = self.settings
+        if settings.has_role("collector"):
+            # Zipkin clients read where they write, as with Zipkin's server: with the query role in
+            # this process, the Zipkin port serves the read API too.
+            zipkin_reader = TenantReader(store) if settings.has_role("query") else None
+            listeners.collector_listeners(settings, self.security, out, self.writer_for(store), zipkin_reader)
+        if settings.has_role("query"):
+            listeners.query_listeners(settings, store, self.security, out, self.limits)
+        for listener in out.http:
+            listener.app.add_middleware(RequestMiddleware, listener=listener.name,
+                                        observe=self.metrics.observe_request, tracer=self.tracer)
+        return out
+
+    def self_trace_task(self, out: Listeners) -> asyncio.Task[None] | None:
+        """The export loop of ``--self-trace``, into this process's own OTLP/HTTP app."""
+        if self.tracer is None:
+            return None
+        otlp = [h.app for h in out.http if h.name == "otlp_http"]
+        if not otlp:
+            log.warning("--self-trace needs the OTLP/HTTP receiver in this process (collector role, "
+                        "--otlp-http-port not 0): not exporting")
+            return None
+        return asyncio.create_task(self.tracer.run(otlp[0]))
+
+    def admin_listener(self) -> listeners.HttpListener | None:
+        if not self.settings.admin_port:
+            return None
+        app = self.security.guard_http("admin", admin.make_app(self.health, self.metrics), admin.admin_right)
+        app.add_middleware(RequestMiddleware, listener="admin", tracer=self.tracer)
+        return listeners.HttpListener("admin", app, self.settings.admin_port)
 
 
 def open_store(settings: Settings) -> SegmentStore:
-    """The store of ``--storage`` (default: the data directory); exits with one clear line when
-    another process holds the WAL directory, or when the object store cannot be reached (a
-    collector must list it to know what its WAL still has to upload)."""
+    """The store of ``--storage`` (default: the data directory). A start fails with one line
+    (``StartupError``) when another process holds the WAL directory, or when the object store
+    cannot be reached (a collector must list it to know what its WAL still has to upload)."""
     try:
         loc = open_location(settings.store_uri)
     except (StorageUnavailable, ValueError) as e:
-        raise SystemExit(f"spanlake: {e}") from None
+        raise StartupError(f"{e}; check --storage (SPANLAKE_STORAGE) and the AWS_* variables") from e
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
                          max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
@@ -78,84 +149,76 @@ def open_store(settings: Settings) -> SegmentStore:
     try:
         return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
     except (WalDirectoryInUse, StorageUnavailable) as e:
-        raise SystemExit(f"spanlake: {e}") from None
+        raise StartupError(str(e)) from e
 
 
-def collector_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
-    limit = settings.max_request_bytes
-    strategies = sampling.load_strategies(settings.sampling_strategies)
-    if settings.otlp_grpc_port:
-        server = otlp_grpc.grpc_server(limit)
-        server.add_generic_rpc_handlers([otlp_grpc.export_handler(store)])
-        out.grpc.append(_bind(server, settings.host, settings.otlp_grpc_port))
-    if settings.jaeger_grpc_port:
-        server = otlp_grpc.grpc_server(limit)
-        jaeger_grpc.add_collector_service(server, store)
-        jaeger_grpc.add_sampling_service(server, strategies)
-        out.grpc.append(_bind(server, settings.host, settings.jaeger_grpc_port))
-    for app, port in [
-        (otlp_http.make_app(store, limit), settings.otlp_http_port),
-        (jaeger_http.make_app(store, strategies, max_body_bytes=limit), settings.jaeger_http_port),
-        (zipkin_http.make_app(store, limit), settings.zipkin_port),
-        (sampling.make_sampling_app(strategies), settings.sampling_port),
-    ]:
-        if port:
-            out.http.append((app, port))
-    if settings.jaeger_compact_port:
-        out.udp.append(("compact", settings.jaeger_compact_port))
-    if settings.jaeger_binary_port:
-        out.udp.append(("binary", settings.jaeger_binary_port))
-
-
-def query_listeners(settings: Settings, store: SegmentStore, out: Listeners) -> None:
-    if settings.query_port:
-        engine = SqlEngine(store.snapshot, timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
-                           memory_limit=settings.sql_memory_limit,
-                           max_concurrent=settings.sql_max_concurrent)
-        app = query_app.make_app(store, lambda body: decode_otlp_json(body).spans,
-                                 extra_routers=[sql_api.router(engine), ui_app.router()])
-        out.http.append((app, settings.query_port))
+def _where(settings: Settings) -> str:
+    return settings.storage or str(settings.data_dir.absolute())
 
 
 async def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    store = open_store(settings)
-    listeners = Listeners()
+    runtime = Runtime.from_settings(settings)
+    if runtime.security.credentials is None:
+        log.warning("no --tokens-file: every listener is open to anyone who can reach it "
+                    "(for trusted networks only; see docs/security.md)")
+    stop = asyncio.Event()
+    _on_signals(stop)
+    admin_listener = runtime.admin_listener()
+    admin_server = _uvicorn(settings, runtime.security, admin_listener.app, admin_listener.port) \
+        if admin_listener else None
+    admin_task = asyncio.create_task(admin_server.serve()) if admin_server else None
+    if admin_server is not None and admin_task is not None:
+        while not admin_server.started and not admin_task.done():
+            await asyncio.sleep(0.02)
+        if admin_task.done():
+            raise SystemExit(f"spanlake: cannot start the admin listener on port {settings.admin_port}")
+    store = None
+    out = Listeners()
     try:
-        if settings.has_role("collector"):
-            collector_listeners(settings, store, listeners)
-        if settings.has_role("query"):
-            query_listeners(settings, store, listeners)
-        return await _run(settings, listeners, store)
+        if _PAUSE_BEFORE_STORE_S:
+            await asyncio.sleep(_PAUSE_BEFORE_STORE_S)
+        store = await asyncio.to_thread(open_store, settings)  # replays the WAL
+        runtime.health.mark(wal_replayed=True)
+        runtime.metrics.watch_store(store)
+        out = runtime.build(store)
+        return await _run(runtime, out, store, stop)
     finally:
-        for server in listeners.grpc:
-            server.stop(grace=5).wait()
-        store.close()  # flushes the tail: a graceful stop leaves everything in segments
+        runtime.health.mark(stopping=True)
+        for listener in out.grpc:
+            listener.server.stop(grace=5).wait()
+        if store is not None:
+            store.close()  # flushes the tail: a graceful stop leaves everything in segments
+        if admin_server is not None and admin_task is not None:
+            admin_server.should_exit = True
+            await asyncio.gather(admin_task, return_exceptions=True)
         log.info("spanlake stopped")
 
 
-async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) -> int:
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _uvicorn(settings: Settings, sec: Security, app: FastAPI, port: int) -> _Server:
     # A bounded graceful shutdown: uvicorn would otherwise wait forever for clients that keep
     # connections open (seen as servers ignoring SIGTERM in the test and benchmark runs).
-    servers = [_Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
-                                      lifespan="off", access_log=False, timeout_graceful_shutdown=5))
-               for app, port in listeners.http]
-    for server in listeners.grpc:
-        server.start()
+    tls = sec.tls.uvicorn_options() if sec.tls else {}
+    return _Server(uvicorn.Config(app, host=settings.host, port=port, log_level=settings.log_level,
+                                  lifespan="off", access_log=False, timeout_graceful_shutdown=5,
+                                  log_config=None, **tls))
+
+
+async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyncio.Event) -> int:
+    settings = runtime.settings
+    servers = [_uvicorn(settings, runtime.security, h.app, h.port) for h in out.http]
+    for listener in out.grpc:
+        _bind(listener, settings.host, runtime.security)
+        listener.server.start()
     udp_writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spanlake-udp")
-    transports = [await jaeger_udp.start_agent_udp(settings.host, port, protocol, store, udp_writes)
-                  for protocol, port in listeners.udp]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():  # a second signal: stop waiting for anything
-            for server in servers:
-                server.force_exit = True
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+    transports = [await jaeger_udp.start_agent_udp(settings.host, port, protocol, writer, udp_writes)
+                  for protocol, port, writer in out.udp]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     background = []
     keeper = None
@@ -163,19 +226,27 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
         holder = store.writer_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         lease = open_lease(store.loc, holder, settings.compactor_lease)
         keeper = LeaseKeeper(lease, period_s=settings.compactor_lease / 3).start()
-        background.append(asyncio.create_task(_lifecycle(settings, store, keeper)))
+        background.append(asyncio.create_task(_lifecycle(runtime, store, keeper)))
+    self_trace = runtime.self_trace_task(out)
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
         await asyncio.sleep(0.05)
     failed = any(t.done() for t in tasks)
-    if not failed:
-        log.info("spanlake ready: data in %s, roles %s", settings.store_uri, settings.roles)
+    if not failed and not stop.is_set():
+        runtime.health.mark(listeners_up=True)
+        log.info("spanlake ready: data in %s, roles %s", _where(settings), settings.roles)
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = not stop.is_set()
+    runtime.health.mark(stopping=True)
     for s in servers:
         s.should_exit = True
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal: stop waiting for anything
+        asyncio.get_running_loop().add_signal_handler(sig, lambda: _force(servers))
+    if self_trace is not None:  # its last export runs while the store still takes writes
+        self_trace.cancel()
+        await asyncio.gather(self_trace, return_exceptions=True)
     await asyncio.gather(*tasks, return_exceptions=True)
     waiter.cancel()
     for task in background:
@@ -188,9 +259,15 @@ async def _run(settings: Settings, listeners: Listeners, store: SegmentStore) ->
     return 1 if failed else 0
 
 
-async def _lifecycle(settings: Settings, store: SegmentStore, keeper: LeaseKeeper) -> None:
-    """Compaction of settled hours and retention, in a thread, every ``compact_interval`` seconds,
-    by whichever process holds the compactor lease (storage/lease.py)."""
+def _force(servers: list[_Server]) -> None:
+    for server in servers:
+        server.force_exit = True
+
+
+async def _lifecycle(runtime: Runtime, store: SegmentStore, keeper: LeaseKeeper) -> None:
+    """Compaction of settled hours and retention (per tenant), in a thread, every
+    ``compact_interval`` seconds, by whichever process holds the compactor lease (storage/lease.py)."""
+    settings = runtime.settings
     lease = keeper.lease
     while True:
         await asyncio.sleep(settings.compact_interval)
@@ -198,9 +275,10 @@ async def _lifecycle(settings: Settings, store: SegmentStore, keeper: LeaseKeepe
             continue
         now = time.time_ns()
         try:
-            if settings.retention_hours > 0:
-                await asyncio.to_thread(store.drop_older_than,
-                                        now - int(settings.retention_hours * HOUR_NS), lease)
+            for tenant, hours in runtime.limits.retention(store.tenants()).items():
+                if hours > 0:
+                    await asyncio.to_thread(store.drop_older_than, now - int(hours * HOUR_NS), tenant,
+                                            lease)
             # An hour is settled ten minutes after it ends: late spans rarely come later.
             await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6, lease=lease)
         except LostLeadership as e:
@@ -209,7 +287,11 @@ async def _lifecycle(settings: Settings, store: SegmentStore, keeper: LeaseKeepe
             log.exception("compaction or retention failed; will retry")
 
 
-def _bind(server: grpc.Server, host: str, port: int) -> grpc.Server:
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise SystemExit(f"spanlake: cannot listen on {host}:{port}")
-    return server
+def _bind(listener: listeners.GrpcListener, host: str, sec: Security) -> None:
+    address = f"{host}:{listener.port}"
+    if sec.tls is not None:
+        bound = listener.server.add_secure_port(address, sec.tls.grpc_credentials())
+    else:
+        bound = listener.server.add_insecure_port(address)
+    if bound == 0:
+        raise SystemExit(f"spanlake: cannot listen on {address}")

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from spanlake.query.formats import sql as fmt
+from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, check_tenant
 from spanlake.storage.location import StorageUnavailable, open_location
 from spanlake.storage.sql import SqlEngine, SqlError
 from spanlake.storage.store import SegmentStore
@@ -42,10 +43,14 @@ def add_parser(subparsers: Any) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, default=None,
                         help="store directory to query here [env SPANLAKE_DATA_DIR; default data]")
-    source.add_argument("--url", help="query a running server instead, e.g. http://localhost:16686")
+    source.add_argument("--url", help="query a running server instead, e.g. http://localhost:16686 "
+                                      "(with auth on, the bearer token comes from env SPANLAKE_TOKEN)")
     source.add_argument("--storage", default=None,
                         help="query the segments in s3://BUCKET/PREFIX (AWS_* variables) or a directory "
                              "here [env SPANLAKE_STORAGE]")
+    p.add_argument("--tenant", default=None,
+                   help="the tenant whose spans to query: its files (--data-dir, --storage) or X-Scope-OrgID "
+                        "(--url, auth off) [default: the default tenant, or the token's]")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="how to print the result (default: table)")
     p.add_argument("--output", type=Path, default=None,
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     try:
         output_format = _output_format(args.output)
         if args.url:
-            table, truncated = _from_server(args.url, args.query, args.max_rows)
+            table, truncated = _from_server(args.url, args.query, args.max_rows, args.tenant)
         else:
             table, truncated = _from_directory(args, args.query)
     except (SqlError, CliError) as e:
@@ -104,7 +109,12 @@ def _from_directory(args: argparse.Namespace, query: str) -> tuple[pa.Table, boo
 
 
 def _execute(args: argparse.Namespace, query: str, store: SegmentStore) -> tuple[pa.Table, bool]:
-    engine = SqlEngine(store.snapshot, timeout_s=args.timeout, max_rows=max(0, args.max_rows),
+    tenant = args.tenant or DEFAULT_TENANT
+    try:
+        check_tenant(tenant)
+    except InvalidTenant as e:
+        raise CliError(str(e)) from None
+    engine = SqlEngine(lambda: store.snapshot(tenant), timeout_s=args.timeout, max_rows=max(0, args.max_rows),
                        memory_limit=args.memory_limit, max_concurrent=1)
     try:
         result = engine.execute(query)
@@ -113,10 +123,15 @@ def _execute(args: argparse.Namespace, query: str, store: SegmentStore) -> tuple
     return result.table, result.truncated
 
 
-def _from_server(url: str, query: str, max_rows: int) -> tuple[pa.Table, bool]:
+def _from_server(url: str, query: str, max_rows: int, tenant: str | None = None) -> tuple[pa.Table, bool]:
     body = json.dumps({"query": query, "max_rows": max_rows, "format": "arrow"}).encode()
-    request = urllib.request.Request(url.rstrip("/") + "/api/sql", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if tenant:
+        headers["X-Scope-OrgID"] = tenant
+    token = os.environ.get("SPANLAKE_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url.rstrip("/") + "/api/sql", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=600) as response:
             data = response.read()

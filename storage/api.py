@@ -6,6 +6,7 @@ and passes the same conformance suite (``tests/storage/test_conformance.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,12 +23,16 @@ class TraceQuery:
     (as Jaeger's memory store): ``error`` (``true``: status ERROR, ``false``: not ERROR),
     ``span.status`` (``ok``/``error``/``unset``), ``span.kind``, ``scope.name``, ``scope.version``,
     and ``resource.<k>`` (resource attributes only).
+
+    ``marks`` are bare words (Zipkin's ``annotationQuery`` terms without ``=``): each holds on a span
+    when one of its events is named so or its span or resource attributes have that key.
     """
 
     service_name: str | None = None  # None or "": all services
     operation_name: str | None = None
     span_kind: int | None = None  # OTLP SpanKind number
     attributes: Mapping[str, str] = field(default_factory=dict)
+    marks: tuple[str, ...] = ()
     start_time_min_ns: int | None = None  # span start >= this
     start_time_max_ns: int | None = None  # span start <= this
     duration_min_ns: int | None = None
@@ -111,6 +116,24 @@ class SpanReader(Protocol):
         A link is counted for each span whose parent span (same trace) belongs to another service.
         """
         ...
+
+
+# A single-tenant deployment's tenant, named as Tempo names it when multi-tenancy is off.
+DEFAULT_TENANT = "single-tenant"
+# Tenant names become directory names: letters, digits and ``_ . -`` only, never ``.`` or ``..``
+# (a subset of the characters Tempo and Cortex allow in X-Scope-OrgID).
+_TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class InvalidTenant(ValueError):
+    """A tenant name that cannot be used (it would not be a safe directory name)."""
+
+
+def check_tenant(name: str) -> str:
+    """``name`` if it is a valid tenant name, else ``InvalidTenant``."""
+    if not _TENANT.fullmatch(name) or name in (".", ".."):
+        raise InvalidTenant(f"invalid tenant {name!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return name
 
 
 class StoreOverloaded(Exception):

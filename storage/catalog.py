@@ -8,6 +8,7 @@ A segment counts unless a compacted segment ``replaces`` it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,16 @@ import pyarrow as pa
 
 from spanlake.storage.cache import DiskCache
 from spanlake.storage.location import Location, StorageUnavailable
-from spanlake.storage.segments import SIDECARS, Segment, list_segment_files, open_segment, sidecar_path
+from spanlake.storage.segments import (
+    SIDECARS,
+    Segment,
+    SegmentFormatError,
+    list_segment_files,
+    open_segment,
+    sidecar_path,
+)
+
+log = logging.getLogger(__name__)
 
 # How stale a listing may be for a process that did not write the segments itself (a query role
 # beside separate collectors). The writing process invalidates on every commit.
@@ -43,6 +53,7 @@ class Catalog:
         self._by_path: dict[str, Segment] = {}
         self._listed_at = 0.0
         self._current: list[Segment] = []
+        self._unreadable: set[str] = set()  # reported once each, then left out
 
     def invalidate(self) -> None:
         self._listed_at = 0.0
@@ -63,7 +74,7 @@ class Catalog:
     def _relist(self) -> list[Segment]:
         files = list_segment_files(self.loc)
         self._by_path = {p: s for p, s in self._by_path.items() if p in files}
-        new = [(p, size) for p, size in files.items() if p not in self._by_path]
+        new = [(p, size) for p, size in files.items() if p not in self._by_path and p not in self._unreadable]
         if self.loc.is_local or len(new) < 2:
             opened = [self._open(p, size) for p, size in new]
         else:  # on S3 each footer (and trace-ID sidecar) is a round trip: do them side by side
@@ -88,6 +99,10 @@ class Catalog:
         except FileNotFoundError:  # deleted by compaction or retention meanwhile
             return None
         except pa.ArrowInvalid:  # not Parquet, or an upload cut short: not a segment (yet)
+            return None
+        except SegmentFormatError as exc:  # e.g. written by a newer spanlake
+            log.error("segment left out of every query: %s", exc)
+            self._unreadable.add(path)
             return None
         except OSError as e:
             if self.loc.is_local:

@@ -35,6 +35,7 @@ from spanlake.storage.segments import (
     delete_segment,
     list_segment_paths,
     read_segment,
+    tenant_of_partition,
     write_segment,
 )
 
@@ -86,26 +87,27 @@ def compact(loc: Location, catalog: Catalog, max_output_spans: int = 1_000_000, 
     return CompactionResult(inputs, outputs, spans)
 
 
-def drop_older_than(loc: Location, cutoff_ns: int, catalog: Catalog,
+def drop_older_than(loc: Location, cutoff_ns: int, catalog: Catalog, tenant: str | None = None,
                     still_leader: Callable[[], bool] = lambda: True) -> int:
-    """Delete every hour partition that ends before ``cutoff_ns``; returns how many."""
+    """Delete every hour partition (of ``tenant``, or of every tenant) that ends before ``cutoff_ns``;
+    returns how many."""
     dropped = 0
     for partition in partitions(loc):
+        if tenant is not None and tenant_of_partition(partition) != tenant:
+            continue
         if _partition_end_ns(partition) <= cutoff_ns:
             _require(still_leader)
             _delete_dir(loc, loc.join(SPANS_DIR, partition))
             dropped += 1
     if loc.is_local:  # an object store has no empty directories to leave behind
-        for date in loc.fs.get_file_info(pafs.FileSelector(loc.join(SPANS_DIR), allow_not_found=True)):
-            empty = not loc.fs.get_file_info(pafs.FileSelector(date.path))
-            if date.type == pafs.FileType.Directory and empty:
-                loc.fs.delete_dir(date.path)
+        _remove_empty_date_dirs(loc)
     catalog.invalidate()
     return dropped
 
 
 def partitions(loc: Location) -> list[str]:
-    """The ``date=.../hour=..`` partitions of the store, oldest first."""
+    """The ``[tenant=T/]date=.../hour=..`` partitions that hold files, by tenant, oldest first (the
+    pre-tenant ``date=.../hour=..`` ones belong to the default tenant)."""
     selector = pafs.FileSelector(loc.join(SPANS_DIR), recursive=True, allow_not_found=True)
     try:
         infos = loc.fs.get_file_info(selector)
@@ -113,11 +115,28 @@ def partitions(loc: Location) -> list[str]:
         raise StorageUnavailable(f"cannot list {loc.uri}: {e}") from None
     found = set()
     for info in infos:
-        rel = posixpath.relpath(info.path, loc.join(SPANS_DIR)).split("/")
-        if len(rel) == 3 and rel[0].startswith("date=") and rel[1].startswith("hour=") \
-                and info.type == pafs.FileType.File:
-            found.add(f"{rel[0]}/{rel[1]}")
+        if info.type != pafs.FileType.File:
+            continue
+        rel = posixpath.relpath(info.path, loc.join(SPANS_DIR)).split("/")[:-1]
+        if len(rel) == 3 and not rel[0].startswith("tenant="):
+            continue
+        if len(rel) in (2, 3) and rel[-2].startswith("date=") and rel[-1].startswith("hour="):
+            found.add("/".join(rel))
     return sorted(found)
+
+
+def _remove_empty_date_dirs(loc: Location) -> None:
+    """Locally, remove the ``[tenant=T/]date=...`` directories retention emptied."""
+    def subdirs(path: str) -> list[pafs.FileInfo]:
+        infos = loc.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return [i for i in infos if i.type == pafs.FileType.Directory]
+
+    top = subdirs(loc.join(SPANS_DIR))
+    dates = [d for d in top if d.base_name.startswith("date=")]
+    dates += [d for t in top if t.base_name.startswith("tenant=") for d in subdirs(t.path)]
+    for date in dates:
+        if not loc.fs.get_file_info(pafs.FileSelector(date.path)):
+            loc.fs.delete_dir(date.path)
 
 
 def _delete_dir(loc: Location, path: str) -> None:
@@ -133,8 +152,8 @@ def _require(still_leader: Callable[[], bool]) -> None:
 
 
 def _partition_end_ns(partition: str) -> int:
-    """End of the hour a ``date=YYYY-MM-DD/hour=HH`` partition holds, in ns since the epoch."""
-    date_part, hour_part = partition.split("/")
+    """End of the hour a ``[tenant=T/]date=YYYY-MM-DD/hour=HH`` partition holds, in ns since the epoch."""
+    date_part, hour_part = partition.split("/")[-2:]
     day = dt.datetime.strptime(date_part.removeprefix("date="), "%Y-%m-%d").replace(tzinfo=dt.UTC)
     return int(day.timestamp()) * 10**9 + (int(hour_part.removeprefix("hour=")) + 1) * HOUR_NS
 

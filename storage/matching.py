@@ -40,6 +40,13 @@ def span_matches_tags(span: Mapping[str, Any], tags: Mapping[str, str]) -> bool:
     return all(tag_holds(span, key, value) for key, value in tags.items())
 
 
+def span_has_marks(span: Mapping[str, Any], words: Iterable[str]) -> bool:
+    """True when each word names one of the span's events or a span or resource attribute key."""
+    names = {e["name"] for e in span["events"]}
+    keys = {a["key"] for a in span["span_attributes"]} | {a["key"] for a in span["resource_attributes"]}
+    return all(word in names or word in keys for word in words)
+
+
 def tag_holds(span: Mapping[str, Any], key: str, value: str) -> bool:
     """One tag on one span: a special key reads its span field, any other key the attributes."""
     test = field_test(key, value)

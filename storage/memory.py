@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanlake.storage.api import DependencyLink, Operation, TraceQuery
-from spanlake.storage.matching import MATCH_COLUMNS, span_matches_tags
+from spanlake.storage.matching import MATCH_COLUMNS, span_has_marks, span_matches_tags
 from spanlake.storage.schema import SPAN_SCHEMA
 from spanlake.storage.tag_masks import tags_mask
 
@@ -163,6 +163,9 @@ def _matching_spans(table: pa.Table, query: TraceQuery) -> pa.Table:
             rows = candidates.take(pa.array(unsure)).select(list(MATCH_COLUMNS)).to_pylist()
             mask.sure[unsure] = [span_matches_tags(row, query.attributes) for row in rows]
         candidates = candidates.filter(pa.array(mask.sure))
+    if query.marks and candidates.num_rows:
+        rows = candidates.select(list(MATCH_COLUMNS)).to_pylist()
+        candidates = candidates.filter(pa.array([span_has_marks(row, query.marks) for row in rows]))
     return candidates.select(["trace_id", "start_time_unix_nano"])
 
 

@@ -24,10 +24,15 @@ from spanlake.storage.segments import END_TIME_SQL, Segment, segments_dataset, w
 
 
 class Reader:
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot], shared: Reader | None = None) -> None:
+        """``shared``: another reader whose DuckDB database this one uses (one per tenant would
+        multiply DuckDB's memory and threads)."""
         self._snapshot = snapshot
-        self._db = duckdb.connect(":memory:", config={"threads": 2})
-        self._db_lock = threading.Lock()
+        if shared is None:
+            self._db = duckdb.connect(":memory:", config={"threads": 2})
+            self._db_lock = threading.Lock()
+        else:
+            self._db, self._db_lock = shared._db, shared._db_lock
 
     # --- trace by ID: no time range, no scan -------------------------------------------------
     def get_traces(self, trace_ids: Sequence[bytes]) -> pa.Table:

@@ -79,7 +79,7 @@ SPAN_SCHEMA = pa.schema(
         # Null for a root span. OTLP sends empty bytes for "no parent"; null is what SQL users expect.
         pa.field("parent_span_id", pa.binary(8)),
         pa.field("trace_state", pa.string(), nullable=False),
-        pa.field("flags", pa.uint32(), nullable=False),  # OTLP span flags (W3C trace flags + remote bits)
+        pa.field("flags", pa.uint32(), nullable=False),  # OTLP span flags; bits 24+: ZIPKIN_* below
         pa.field("name", pa.string(), nullable=False),  # operation name: a plain column, filtered often
         pa.field("kind", pa.int8(), nullable=False),  # OTLP SpanKind number (0 unspecified .. 5 consumer)
         # Integer nanoseconds, exactly as OTLP sends them; SQL views add TIMESTAMP_NS columns.
@@ -122,6 +122,28 @@ SPAN_KIND_NAMES: dict[int, str] = {
 SPAN_KIND_BY_NAME: dict[str, int] = {name: kind for kind, name in SPAN_KIND_NAMES.items()}
 
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
+
+# Bits 16-30 of ``flags`` that spanlake sets on spans decoded from a Zipkin wire format, so the Zipkin API can
+# return them exactly as Zipkin would (and the query adjusters can treat them as Zipkin does). OTLP
+# reserves bits 10-31 of span flags: an SDK must leave them zero, so OTLP and Jaeger spans do not carry
+# them in practice. They are not masked on output: OTLP asks forwarders to copy flags as they are, so
+# an OTLP span's flags round-trip unchanged, and a Zipkin span read over OTLP shows these bits.
+ZIPKIN_STATUS_DESCRIPTION = 1 << 16  # an ``otel.status_description`` tag was sent
+ZIPKIN_SCOPE_TAGS = 1 << 17  # ``otel.scope.name`` / ``otel.scope.version`` tags were sent
+ZIPKIN_LIBRARY_TAGS = 1 << 18  # ``otel.library.name`` / ``otel.library.version`` tags were sent
+ZIPKIN_REMOTE_ENDPOINT = 1 << 19  # a remoteEndpoint was sent (the ``peer.*``/``net.peer.*`` attributes)
+ZIPKIN_ORIGIN = 1 << 24  # decoded from Zipkin v1/v2 (JSON, protobuf, Thrift)
+ZIPKIN_SHARED = 1 << 25  # Zipkin ``shared``: a server span that reuses its client's span ID
+ZIPKIN_ERROR_TAG = 1 << 26  # the ``error`` tag was sent (its text is the status message)...
+ZIPKIN_ERROR_TRUE = 1 << 27  # ...and was exactly "true" (the status message is then empty)
+ZIPKIN_STATUS_TAGS = 1 << 28  # ``otel.status_code`` (and description) tags were sent
+ZIPKIN_NO_TIMESTAMP = 1 << 29  # no ``timestamp`` was sent (the start comes from the annotations)
+ZIPKIN_NO_DURATION = 1 << 30  # no ``duration`` was sent (the end comes from the annotations)
+DEBUG_FLAG = 2  # Jaeger's flags bit for debug spans (zipkin-thrift-v1-to-domain/domain_03.json)
+
+# Jaeger v2's ingest sanitizer names (internal/jptrace/sanitizer) for a span with no usable service.
+MISSING_SERVICE_NAME = "missing-service-name"
+EMPTY_SERVICE_NAME = "empty-service-name"
 
 
 def empty_spans() -> pa.Table:

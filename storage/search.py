@@ -57,6 +57,8 @@ def build_filter(query: TraceQuery) -> SearchFilter:
         conds.append(f"duration_nano <= {param(query.duration_max_ns)}")
     for key, value in query.attributes.items():
         conds.append(_tag_condition(key, str(value), param))
+    for word in query.marks:
+        conds.append(_mark_condition(word, param))
     return SearchFilter(" AND ".join(conds) or "TRUE", params)
 
 
@@ -78,6 +80,14 @@ def _tag_condition(key: str, value: str, param: Callable[[Any], str]) -> str:
         f"len(list_filter(links, lambda l: {match('l.attributes')})) > 0",
     ]
     return "(" + " OR ".join(levels) + ")"
+
+
+def _mark_condition(word: str, param: Callable[[Any], str]) -> str:
+    """An event named ``word``, or a span or resource attribute with that key."""
+    p = param(word)
+    return (f"(len(list_filter(events, lambda e: e.name = {p})) > 0"
+            f" OR len(list_filter(span_attributes, lambda a: a.key = {p})) > 0"
+            f" OR len(list_filter(resource_attributes, lambda a: a.key = {p})) > 0)")
 
 
 def _special_condition(key: str, value: str, param: Callable[[Any], str]) -> str | None:

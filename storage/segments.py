@@ -2,9 +2,13 @@
 
 Layout under the data directory (stable; documented in docs/storage.md)::
 
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
-    spans/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attribute pairs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.parquet   one segment (zstd Parquet)
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.tids      its sorted distinct trace IDs
+    spans/tenant=T/date=2026-11-26/hour=03/<writer>-<walseq>-<n>.bloom     Bloom filter of its attributes
+
+The tenant prefix sits above the date partitions so that retention, deletion and hand-over can be
+per tenant (a tenant's data is one directory). Segments written before tenants existed sit directly
+under ``spans/date=...`` and belong to the default tenant.
 
 The layout is the same in a local directory and under an S3 prefix (``storage/location.py``). Each
 file is written whole or not at all (``write_object``: temp file + rename locally, one PUT on S3),
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from spanlake.storage.cache import DiskCache
 from spanlake.storage.location import Location, delete_files, list_files, read_object, write_object
@@ -62,6 +68,56 @@ _DERIVED = "end_time_unix_nano"
 STORED_SCHEMA = SPAN_SCHEMA.remove(SPAN_SCHEMA.get_field_index(_DERIVED))
 END_TIME_SQL = f"start_time_unix_nano + duration_nano AS {_DERIVED}"
 
+
+
+class SegmentMeta(TypedDict):
+    """The footer description (JSON under the ``spanlake`` key): what readers prune on."""
+
+    format_version: int
+    span_count: int
+    trace_count: int
+    min_start_ns: int
+    max_start_ns: int
+    max_end_ns: int
+    services: list[str]
+    operations: list[list[Any]]  # [service, name, kind]
+    writer: NotRequired[str]  # the flushing writer; absent on compacted segments
+    wal_seq: NotRequired[dict[str, int]]  # per writer, the last WAL file this segment covers
+    replaces: NotRequired[list[str]]  # compaction: the segments (relative paths) this one replaces
+    compacted_by: NotRequired[str]  # compaction: the lease holder that wrote it
+    compacted_at_ns: NotRequired[int]  # compaction: when; its inputs are deleted a grace period later
+
+
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "format_version": int, "span_count": int, "trace_count": int, "min_start_ns": int,
+    "max_start_ns": int, "max_end_ns": int, "services": list, "operations": list,
+}
+
+
+class SegmentFormatError(ValueError):
+    """A segment whose footer this version of spanlake cannot read; the message names the file."""
+
+
+def parse_meta(path: str, raw: bytes) -> SegmentMeta:
+    """The footer description of ``path``, checked: its format version and the fields readers use."""
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise SegmentFormatError(f"{path}: segment footer is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise SegmentFormatError(f"{path}: segment footer is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SegmentFormatError(f"{path}: segment footer has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise SegmentFormatError(f"{path}: segment format version {version} is newer than this spanlake "
+                                 f"reads (up to {FORMAT_VERSION}); upgrade spanlake to read it")
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta.get(key), kind):
+            raise SegmentFormatError(f"{path}: segment footer (format version {version}) lacks {key!r}")
+    return meta  # type: ignore[return-value]  # checked field by field above
+
+
 # Dictionary-encode every column but span_id: span IDs are random and unique, so a dictionary only
 # adds its index on top of the 8 raw bytes (1.5 B/span more, bench/layout.py).
 _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
@@ -73,7 +129,7 @@ class Segment:
 
     loc: Location
     path: str
-    meta: dict[str, Any]
+    meta: SegmentMeta
     parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
@@ -83,6 +139,11 @@ class Segment:
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
+
+    @property
+    def tenant(self) -> str:
+        """The tenant whose directory holds this segment (the default one for the old layout)."""
+        return tenant_of_partition(posixpath.dirname(self.path))
 
     @property
     def num_spans(self) -> int:
@@ -152,18 +213,35 @@ class Segment:
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
 
 
-def partition_of(start_ns: int) -> str:
-    """Hive partition path of the hour a span starts in."""
+def partition_of(start_ns: int, tenant: str = DEFAULT_TENANT) -> str:
+    """Hive partition path of the hour a span of ``tenant`` starts in."""
     hour = np.datetime64(start_ns // HOUR_NS * 3600, "s").astype(object)
-    return f"date={hour:%Y-%m-%d}/hour={hour:%H}"
+    return f"{tenant_dir(tenant)}/date={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+def tenant_dir(tenant: str) -> str:
+    return f"tenant={check_tenant(tenant)}"
+
+
+def tenant_of_partition(hour_dir: str) -> str:
+    """The tenant of an ``.../[tenant=T/]date=D/hour=H`` directory (a local or bucket path)."""
+    parts = hour_dir.rstrip("/").split("/")
+    above = parts[-3] if len(parts) >= 3 else ""
+    return above.removeprefix("tenant=") if above.startswith("tenant=") else DEFAULT_TENANT
+
+
+# Hour partitions under spans/: the tenant layout, and the pre-tenant one (the default tenant's).
+HOUR_GLOBS = ("tenant=*/date=*/hour=*", "date=*/hour=*")
 
 
 def sidecar_path(segment_path: str, suffix: str) -> str:
     return segment_path.removesuffix(".parquet") + suffix
 
 
-def write_segment(loc: Location, partition: str, name: str, spans: pa.Table, meta: dict[str, Any]) -> str:
-    """Write ``spans`` (sorted by trace ID) as a segment with its sidecars; returns its path.
+def write_segment(loc: Location, partition: str, name: str, spans: pa.Table,
+                  meta: dict[str, Any]) -> tuple[str, int]:
+    """Write ``spans`` (sorted by trace ID) as a segment with its sidecars; returns its path and the
+    size of its ``.parquet`` file.
 
     Sidecars go first, the Parquet file last: a reader lists ``.parquet`` files only, so it never
     finds a segment whose sidecars are missing. Writing the same name twice gives the same file.
@@ -181,8 +259,9 @@ def write_segment(loc: Location, partition: str, name: str, spans: pa.Table, met
     items = attribute_items(ordered)
     if items is not None:
         write_object(loc, sidecar_path(final, ".bloom"), Bloom.build(items).to_bytes())
-    write_object(loc, final, sink.getvalue().to_pybytes())
-    return final
+    data = sink.getvalue().to_pybytes()
+    write_object(loc, final, data)
+    return final, len(data)
 
 
 def describe(spans: pa.Table) -> dict[str, Any]:
@@ -217,13 +296,14 @@ def read_segment(loc: Location, path: str) -> pa.Table:
 
 def open_segment(loc: Location, path: str, size: int | None = None,
                  cache: DiskCache | None = None) -> Segment | None:
-    """Read a segment's footer; None if the file is not a spanlake segment."""
+    """Read a segment's footer; None if the file is not a spanlake segment, SegmentFormatError if it is
+    one this version cannot read."""
     with _PARQUET.make_fragment(path, filesystem=loc.fs, file_size=size).open() as f:
         metadata = pq.read_metadata(f)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
         return None
-    meta = json.loads(kv[META_KEY])
+    meta = parse_meta(path, kv[META_KEY])
     tid = metadata.schema.names.index("trace_id")
     ranges = []
     for i in range(metadata.num_row_groups):
@@ -250,7 +330,7 @@ def segments_dataset(segments: list[Segment]) -> ds.Dataset:
 def list_segment_files(loc: Location) -> dict[str, int]:
     """Every committed segment file under the store and its size, oldest partition first."""
     return {i.path: i.size for i in sorted(list_files(loc, SPANS_DIR), key=lambda i: i.path)
-            if fnmatch.fnmatch(loc.relative(i.path), _SEGMENT_GLOB) and not i.base_name.startswith(".")}
+            if _is_segment(loc.relative(i.path)) and not i.base_name.startswith(".")}
 
 
 def list_segment_paths(loc: Location) -> list[str]:
@@ -279,7 +359,13 @@ def delete_segment(loc: Location, path: str) -> None:
     delete_files(loc, [path, *(sidecar_path(path, s) for s in SIDECARS)])
 
 
-_SEGMENT_GLOB = f"{SPANS_DIR}/date=*/hour=*/*.parquet"
+_SEGMENT_GLOBS = tuple(f"{SPANS_DIR}/{pattern}/*.parquet" for pattern in HOUR_GLOBS)
+
+
+def _is_segment(relative: str) -> bool:
+    return any(fnmatch.fnmatch(relative, glob) for glob in _SEGMENT_GLOBS)
+
+
 _PARQUET = ds.ParquetFileFormat()
 
 

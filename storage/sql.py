@@ -71,8 +71,15 @@ class SqlEngine:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._running = 0
+        self._running_lock = threading.Lock()
         self._db = _open_database(memory_limit, threads)
         self._db_lock = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        """Queries holding a slot right now (for operators' metrics and for tests that wait on it)."""
+        return self._running
 
     def execute(self, query: str, max_rows: int | None = None) -> SqlResult:
         """Run one SELECT; at most ``max_rows`` rows (never more than the engine's own cap)."""
@@ -80,9 +87,13 @@ class SqlEngine:
         limit = self.max_rows if max_rows is None else max(0, min(max_rows, self.max_rows))
         if not self._slots.acquire(blocking=False):
             raise SqlBusy("too many SQL queries are running; retry shortly")
+        with self._running_lock:
+            self._running += 1
         try:
             return self._run(statement, limit)
         finally:
+            with self._running_lock:
+                self._running -= 1
             self._slots.release()
 
     def close(self) -> None:

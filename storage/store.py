@@ -13,15 +13,20 @@ or by an object store that went away) is redone under the same names, overwritin
 of it was written: on restart from the WAL files it covered, which are deleted only after the
 whole flush is written; in a running process from the spans it still holds, before anything newer.
 A compacted segment ``replaces`` inputs by name, so a rewritten input stays hidden behind it.
+
+Tenants: every span is written for one tenant (``for_tenant(name)`` gives the view a request of that
+tenant uses); its segments go under ``spans/tenant=NAME/`` in the directory or the bucket alike, and
+its WAL records carry the tenant, so a replay puts each span back under its own tenant.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanlake.storage import compaction
-from spanlake.storage.api import DependencyLink, Operation, StoreOverloaded, TraceQuery
+from spanlake.storage.api import (
+    DEFAULT_TENANT,
+    DependencyLink,
+    Operation,
+    StoreOverloaded,
+    TraceQuery,
+    check_tenant,
+)
 from spanlake.storage.cache import DiskCache
 from spanlake.storage.catalog import DEFAULT_REFRESH_S, Catalog, Snapshot, flush_key
 from spanlake.storage.lease import Lease
@@ -49,11 +61,25 @@ from spanlake.storage.wal_lock import WalDirectoryLock, writer_id
 
 log = logging.getLogger(__name__)
 
+_TENANT_KEY = b"spanlake.tenant"
 _SMALL_BATCH = 1024
 _SMALL_RUN_MERGE = 64
 # Failpoint for the crash tests: seconds to stall after each segment commit of a flush, so a test
 # can kill -9 the process between the commits of one flush. Never set in production.
 _PAUSE_AFTER_COMMIT_S = float(os.environ.get("SPANLAKE_TEST_FLUSH_PAUSE", "0"))
+
+
+def _ignore(*args: object) -> None:
+    pass
+
+
+@dataclass
+class StoreEvents:
+    """What the store reports as it works, for metrics; each callable must be cheap and not raise."""
+
+    fsync: Callable[[float], None] = _ignore  # seconds of one WAL fsync
+    flush: Callable[[float, int, int], None] = _ignore  # seconds, spans, bytes written
+    compaction: Callable[[float, int, int], None] = _ignore  # seconds, input segments, spans merged
 
 
 @dataclass(frozen=True)
@@ -84,10 +110,9 @@ class SegmentStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.loc = storage or local_location(self.data_dir)
         self._lock = threading.Lock()  # guards the tail and WAL rotation together
-        self._tail: list[pa.Table] = []
-        self._tail_spans = 0
-        self._small_run = 0  # how many small batches end the tail (see _append_to_tail)
-        self._flushing: list[pa.Table] = []
+        self._tails: dict[str, _Tail] = {}  # per tenant
+        self._tail_spans = 0  # in every tenant's tail
+        self._flushing: list[tuple[str, pa.Table]] = []  # (tenant, spans) being flushed
         self._flushing_spans = 0
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
@@ -95,6 +120,8 @@ class SegmentStore:
         cache = DiskCache(config.cache_dir) if config.cache_dir and not self.loc.is_local else None
         self.catalog = Catalog(self.loc, config.refresh_s, cache)
         self.reader = Reader(self.snapshot)
+        self._tenants: dict[str, TenantStore] = {}
+        self.events = StoreEvents()
         self._wal: WriteAheadLog | None = None
         self._wal_lock: WalDirectoryLock | None = None
         self.writer_id = ""
@@ -107,7 +134,9 @@ class SegmentStore:
             self._open_for_writing()
 
     # --- write path -------------------------------------------------------------------------
-    def write(self, spans: pa.Table) -> None:
+    def write(self, spans: pa.Table, tenant: str = DEFAULT_TENANT) -> None:
+        """Durably store ``spans`` for ``tenant`` (``SpanWriter.write`` of ``for_tenant(tenant)``)."""
+        check_tenant(tenant)
         if spans.num_rows == 0:
             return
         wal = self._require_wal()
@@ -117,27 +146,21 @@ class SegmentStore:
             self._wake.set()
             raise StoreOverloaded(f"{buffered} spans waiting for a flush; retry shortly")
         spans = spans.cast(SPAN_SCHEMA) if spans.schema != SPAN_SCHEMA else spans
-        payload = encode_batch(spans)
+        # The tenant travels in the WAL record's schema metadata, so a replay puts it back.
+        payload = encode_batch(spans.replace_schema_metadata({_TENANT_KEY: tenant}))
         # Append and publish under one lock so a flush never rotates between them: every span in
         # the tail is in a WAL file that the next flush covers. The fsync comes after, outside the
         # lock, shared with concurrent writers (group commit); only then is the write acknowledged.
         with self._lock:
             position = wal.write(payload)
-            self._append_to_tail(spans)
+            self._append_to_tail(tenant, spans)
         wal.sync(position)
         if self._tail_spans >= self.config.segment_max_spans:
             self._wake.set()
 
-    def _append_to_tail(self, spans: pa.Table) -> None:
-        """Add to the tail, merging runs of small batches (single-span Zipkin or UDP requests):
-        DuckDB scans a table of thousands of one-row chunks ~40x slower than one chunk."""
-        self._tail.append(spans)
+    def _append_to_tail(self, tenant: str, spans: pa.Table) -> None:
+        self._tails.setdefault(tenant, _Tail()).append(spans)
         self._tail_spans += spans.num_rows
-        self._small_run = self._small_run + 1 if spans.num_rows < _SMALL_BATCH else 0
-        if self._small_run >= _SMALL_RUN_MERGE:
-            merged = pa.concat_tables(self._tail[-self._small_run:]).combine_chunks()
-            self._tail[-self._small_run:] = [merged]
-            self._small_run = 0
 
     def flush(self) -> None:
         """Move the tail into committed segments now (also what the background thread does)."""
@@ -146,36 +169,66 @@ class SegmentStore:
             if self._retry is not None:
                 # A flush failed part-way: write it again, under the same names, before anything
                 # newer, so its pieces already written are overwritten, never duplicated.
-                self._write_segments(pa.concat_tables(self._flushing), self._retry)
+                self._write_segments(list(self._flushing), self._retry)
                 wal.delete_through(self._retry)
                 self._retry = None
             with self._lock:
-                if not self._tail:
+                if not self._tails:
                     return
                 closed = wal.rotate()
-                self._flushing, self._tail, self._tail_spans = self._tail, [], 0
-                self._flushing_spans = sum(t.num_rows for t in self._flushing)
-                self._small_run = 0
+                self._flushing = [(tenant, t) for tenant, tail in self._tails.items() for t in tail.tables]
+                self._tails, self._tail_spans = {}, 0
+                self._flushing_spans = sum(t.num_rows for _, t in self._flushing)
             self._retry = closed
-            self._write_segments(pa.concat_tables(self._flushing), closed)
+            started = time.perf_counter()
+            spans, size = self._write_segments(list(self._flushing), closed)
             self._retry = None
             wal.delete_through(closed)
+            self.events.flush(time.perf_counter() - started, spans, size)
 
     def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None,
                 lease: Lease | None = None) -> compaction.CompactionResult:
         """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
         with self._flush_lock:
-            return compaction.compact(
+            started = time.perf_counter()
+            result = compaction.compact(
                 self.loc, self.catalog, max_output_spans, settled_before_ns=settled_before_ns,
                 grace_s=self.config.compaction_grace_s,
                 still_leader=lease.held if lease else lambda: True,
                 holder=lease.holder if lease else self.writer_id or "compactor")
+            if result.inputs:
+                self.events.compaction(time.perf_counter() - started, result.inputs, result.spans)
+            return result
 
-    def drop_older_than(self, cutoff_ns: int, lease: Lease | None = None) -> int:
-        """Retention: delete hour partitions that end before ``cutoff_ns``."""
+    def drop_older_than(self, cutoff_ns: int, tenant: str | None = None, lease: Lease | None = None) -> int:
+        """Retention: delete hour partitions (of ``tenant``, or of all) that end before ``cutoff_ns``."""
         with self._flush_lock:
-            return compaction.drop_older_than(self.loc, cutoff_ns, self.catalog,
+            return compaction.drop_older_than(self.loc, cutoff_ns, self.catalog, tenant,
                                               lease.held if lease else lambda: True)
+
+    def wal_bytes(self) -> int:
+        """Bytes in this store's WAL files (what a crash would replay)."""
+        if self._wal is None:
+            return 0
+        total = 0
+        for path in self._wal.directory.glob("*.wal"):
+            with contextlib.suppress(FileNotFoundError):  # deleted by a flush meanwhile
+                total += path.stat().st_size
+        return total
+
+    def tenants(self) -> list[str]:
+        """Every tenant with committed segments or buffered spans."""
+        with self._lock:
+            names = set(self._tails) | {t for t, _ in self._flushing}
+        return sorted(names | {s.tenant for s in self.catalog.segments()})
+
+    def for_tenant(self, tenant: str) -> TenantStore:
+        """The writer and reader of one tenant: it sees only that tenant's spans."""
+        check_tenant(tenant)
+        view = self._tenants.get(tenant)
+        if view is None:  # a race here makes two equivalent views; either is fine
+            view = self._tenants[tenant] = TenantStore(self, tenant)
+        return view
 
     def close(self) -> None:
         """Flush what is buffered and stop; a graceful shutdown leaves an empty WAL."""
@@ -192,11 +245,15 @@ class SegmentStore:
                     self._wal_lock.release()
 
     # --- read path (SpanReader) -------------------------------------------------------------
-    def snapshot(self) -> Snapshot:
-        """Committed segments plus the unflushed tail, taken atomically (no span twice or never)."""
+    def snapshot(self, tenant: str = DEFAULT_TENANT) -> Snapshot:
+        """``tenant``'s committed segments plus its unflushed tail, taken atomically (no span twice
+        or never)."""
         with self._lock:
-            tail = [*self._flushing, *self._tail]
-            segments = [s for s in self.catalog.segments() if not self._unpublished(s.path)]
+            tail = [t for owner, t in self._flushing if owner == tenant]
+            if tenant in self._tails:
+                tail += self._tails[tenant].tables
+            segments = [s for s in self.catalog.segments()
+                        if s.tenant == tenant and not self._unpublished(s.path)]
         return Snapshot(segments, pa.concat_tables(tail) if tail else SPAN_SCHEMA.empty_table())
 
     def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
@@ -232,6 +289,7 @@ class SegmentStore:
             last_flush = self.catalog.last_wal_seq(self.writer_id)
             self._published = last_flush
             self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
+            self._wal.on_fsync = lambda seconds: self.events.fsync(seconds)
             self._replay(last_flush)
         except BaseException:
             self._wal_lock.release()
@@ -251,10 +309,11 @@ class SegmentStore:
             wal.delete_through(last_flush)
         later = [s for s in pending if s > last_flush]
         if later:
-            table = self._read_wal(later)
-            log.info("replayed %d spans from %d WAL files", table.num_rows, len(later))
+            batches = self._read_wal(later)
+            log.info("replayed %d spans from %d WAL files", sum(t.num_rows for _, t in batches), len(later))
             with self._lock:
-                self._append_to_tail(table)
+                for tenant, table in batches:
+                    self._append_to_tail(tenant, table)
             # Keep the replayed files until the next flush covers them: rotate so it does.
             self.flush()
 
@@ -274,35 +333,50 @@ class SegmentStore:
                 delete_segment(self.loc, path)
         self.catalog.invalidate()
 
-    def _read_wal(self, seqs: list[int]) -> pa.Table:
+    def _read_wal(self, seqs: list[int]) -> list[tuple[str, pa.Table]]:
+        """(tenant, spans) of every record of these WAL files, in order."""
         wal = self._require_wal()
-        tables = [decode_batch(r) for s in seqs for r in read_records(wal.path(s))]
-        return pa.concat_tables(tables) if tables else SPAN_SCHEMA.empty_table()
+        out = []
+        for table in (decode_batch(r) for s in seqs for r in read_records(wal.path(s))):
+            tenant = (table.schema.metadata or {}).get(_TENANT_KEY, DEFAULT_TENANT.encode()).decode()
+            out.append((tenant, table.replace_schema_metadata(None)))
+        return out
 
-    def _write_segments(self, spans: pa.Table, wal_seq: int) -> None:
-        """Write the flushed spans as segments, ``segment_max_spans`` rows at a time.
+    def _write_segments(self, batches: list[tuple[str, pa.Table]], wal_seq: int) -> tuple[int, int]:
+        """Write the flushed spans as segments, ``segment_max_spans`` rows at a time, each tenant
+        under its own prefix.
 
         Chunking bounds a flush's memory: one chunk is filtered, sorted and written at a time, so a
         flush that fell behind a burst does not copy the whole backlog at once (the 10M benchmark
         peaked at 1.2 GiB when it did). Readers in this process see none of it until every part is
         written (they read these spans from the tail until then); readers elsewhere may see the
         parts as they land, each whole and none twice.
+        Returns the spans and the bytes (segment files) written.
         """
         step = max(1, self.config.segment_max_spans)
-        chunks = [spans.slice(offset, step) for offset in range(0, spans.num_rows, step)]
         meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
-        for n, chunk in enumerate(chunks):
-            name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
-            hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
-            for hour in pc.unique(hours).to_pylist():
-                part = chunk.filter(pc.equal(hours, hour))
-                write_segment(self.loc, partition_of(hour * HOUR_NS), name, part, meta)
+        by_tenant: dict[str, list[pa.Table]] = {}
+        for tenant, table in batches:
+            by_tenant.setdefault(tenant, []).append(table)
+        n = size = 0
+        for tenant, tables in sorted(by_tenant.items()):
+            spans = pa.concat_tables(tables)
+            for offset in range(0, spans.num_rows, step):
+                chunk = spans.slice(offset, step)
+                name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
+                n += 1
+                hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
+                for hour in pc.unique(hours).to_pylist():
+                    part = chunk.filter(pc.equal(hours, hour))
+                    partition = partition_of(hour * HOUR_NS, tenant)
+                    size += write_segment(self.loc, partition, name, part, meta)[1]
                 if _PAUSE_AFTER_COMMIT_S:
                     time.sleep(_PAUSE_AFTER_COMMIT_S)
         with self._lock:  # publish the flush and retire its tail in one step for readers
             self._published = wal_seq
             self.catalog.invalidate()
             self._flushing, self._flushing_spans = [], 0
+        return sum(t.num_rows for _, t in batches), size
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -327,6 +401,62 @@ class SegmentStore:
         if self._wal is None:
             raise RuntimeError("this store was opened read-only")
         return self._wal
+
+
+class _Tail:
+    """One tenant's unflushed spans, merging runs of small batches (single-span Zipkin or UDP
+    requests): DuckDB scans a table of thousands of one-row chunks ~40x slower than one chunk."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self._small_run = 0  # how many small batches end the tail
+
+    def append(self, spans: pa.Table) -> None:
+        self.tables.append(spans)
+        self._small_run = self._small_run + 1 if spans.num_rows < _SMALL_BATCH else 0
+        if self._small_run >= _SMALL_RUN_MERGE:
+            merged = pa.concat_tables(self.tables[-self._small_run:]).combine_chunks()
+            self.tables[-self._small_run:] = [merged]
+            self._small_run = 0
+
+
+class TenantStore:
+    """``SpanWriter`` and ``SpanReader`` of one tenant of a ``SegmentStore``: writes go under the
+    tenant's prefix, and every read sees that tenant's segments and tail only."""
+
+    def __init__(self, store: SegmentStore, tenant: str) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.reader = Reader(self.snapshot, shared=store.reader)
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot(self.tenant)
+
+    def write(self, spans: pa.Table) -> None:
+        self.store.write(spans, self.tenant)
+
+    def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
+                   start_time_max_ns: int | None = None) -> pa.Table:
+        return self.reader.get_traces(trace_ids)
+
+    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
+        return self.reader.find_trace_ids(query)
+
+    def find_traces(self, query: TraceQuery) -> pa.Table:
+        return self.reader.get_traces(self.reader.find_trace_ids(query))
+
+    def get_services(self) -> list[str]:
+        return self.reader.get_services()
+
+    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
+        return self.reader.get_operations(service, span_kind)
+
+    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
+        return self.reader.get_dependencies(end_time_ns, lookback_ns)
+
+    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
+                   services: Sequence[str] | None = None) -> pa.Table:
+        return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
 
 
 def open_store(data_dir: Path, flush_interval_s: float = 1.0, **kwargs: object) -> SegmentStore:

@@ -16,8 +16,9 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<II")
 _SUFFIX = ".wal"
+
+
+def _ignore(seconds: float) -> None:
+    pass
 
 
 def encode_batch(table: pa.Table) -> bytes:
@@ -57,6 +62,7 @@ class WriteAheadLog:
         self._file = self._open(self._seq)
         self._offset = 0
         self._synced = (self._seq, 0)
+        self.on_fsync: Callable[[float], None] = _ignore  # seconds of each group-commit fsync
 
     @property
     def current_seq(self) -> int:
@@ -93,7 +99,9 @@ class WriteAheadLog:
             with self._lock:
                 target = (self._seq, self._offset)
                 fd = self._file.fileno()
+            started = time.perf_counter()
             os.fsync(fd)
+            self.on_fsync(time.perf_counter() - started)
             self._synced = target
 
     def rotate(self) -> int:

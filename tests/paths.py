@@ -7,3 +7,4 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 JAEGER_SUITE = FIXTURES / "jaeger" / "storage-integration"
+ZIPKIN_LENS = FIXTURES / "zipkin-lens"

@@ -25,6 +25,7 @@ _PORT_FLAGS = {
     "sampling": "--sampling-port",
     "zipkin": "--zipkin-port",
     "query": "--query-port",
+    "admin": "--admin-port",
 }
 _UDP = {"jaeger_compact", "jaeger_binary"}
 
@@ -49,8 +50,10 @@ class SpanlakeProcess:
                           for k in _PORT_FLAGS}
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
+    scheme: str = "http"  # "https" for a server started with --tls-cert
+
     def url(self, port: str) -> str:
-        return f"http://127.0.0.1:{self.ports[port]}"
+        return f"{self.scheme}://127.0.0.1:{self.ports[port]}"
 
     @property
     def query_url(self) -> str:

@@ -19,3 +19,12 @@ def eventually(check: Callable[[], T], timeout: float) -> T:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
+
+
+def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+
+    def holds() -> None:
+        assert predicate(), f"still not true after {timeout}s: {what}"
+
+    eventually(holds, timeout)

@@ -12,8 +12,10 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -74,12 +76,40 @@ def _plotly() -> Response:
     return FileResponse(path, media_type=_MEDIA_TYPES[".js"], headers={"Cache-Control": "max-age=86400"})
 
 
+def _favicon() -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; an SVG icon is understood there as well.
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type=_MEDIA_TYPES[".svg"],
+                        headers={"Cache-Control": "max-age=86400"})
+
+
+async def not_found_handler(request: Request, exc: Exception) -> Response:
+    """The app's 404s. The API (and ``/static``) keep FastAPI's JSON error; any other unknown path gets
+    the app with status 404, and the app's router shows its own not-found page with links back in.
+    Installed as the query app's ``HTTPException`` handler, so 405s and other errors stay as they were."""
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
+    # An ``api`` segment anywhere (``/api/...``, ``/zipkin/api/v2/...``) or ``/static/`` is not a page.
+    segments = request.url.path.strip("/").split("/")
+    is_page = "api" not in segments and segments[0] != "static"
+    if exc.status_code == 404 and is_page and request.method in ("GET", "HEAD"):
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
+    return await http_exception_handler(request, exc)
+
+
+def install_not_found_page(app: FastAPI) -> None:
+    """Answer unknown UI paths of ``app`` with the app's not-found page (see ``not_found_handler``)."""
+    app.add_exception_handler(StarletteHTTPException, not_found_handler)
+
+
 def router() -> APIRouter:
-    """Routes for the UI pages, ``/static/...`` assets and ``/static/vendor/plotly.min.js``."""
+    """Routes for the UI pages, ``/static/...`` assets, ``/static/vendor/plotly.min.js`` and the favicon
+    (unknown paths are ``install_not_found_page``'s)."""
     api = APIRouter(include_in_schema=False)
     for route in APP_ROUTES:
         api.add_api_route(route, _index, methods=["GET"], response_class=HTMLResponse)
     # Registered before the catch-all so the vendored bundle is served from the plotly package.
     api.add_api_route("/static/vendor/plotly.min.js", _plotly, methods=["GET"])
     api.add_api_route("/static/{path:path}", _static_file, methods=["GET"])
+    api.add_api_route("/favicon.ico", _favicon, methods=["GET"])
     return api

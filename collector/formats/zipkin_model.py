@@ -12,6 +12,11 @@ the OpenTelemetry collector's zipkinreceiver does (which Jaeger v2 uses for port
   ``otel.status_description`` -> status; those tags are consumed, the status carries them;
 - ``otel.scope.name`` / ``otel.scope.version`` (older: ``otel.library.*``) -> the scope;
 - annotations -> events; ``debug`` -> flag 2 (Jaeger's debug bit, as its Zipkin fixtures expect);
+- ``shared``, and which status tags were sent, -> the ``ZIPKIN_*`` flag bits (``storage/schema.py``),
+  so the Zipkin API returns the span as it came and the adjusters know a shared span for sure;
+- a ``parentId`` equal to the span's own ID means no parent (Zipkin's "undoing circular dependency");
+- an IP that Zipkin accepts is kept as sent (``52.0.0.04``); one that neither Zipkin nor Python can
+  parse is dropped from its endpoint, as Zipkin does, instead of failing the whole batch;
 - timestamps in microseconds -> nanoseconds. A span without ``timestamp`` starts at its first
   annotation (else 0); one without ``duration`` ends at its last annotation (else it has none).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +35,30 @@ import pyarrow as pa
 from spanlake.collector.formats.errors import FormatError
 from spanlake.storage.attributes import AttrRow, attr
 from spanlake.storage.rows import spans_table
-from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK, STATUS_UNSET
+from spanlake.storage.schema import (
+    DEBUG_FLAG,
+    EMPTY_SERVICE_NAME,
+    MISSING_SERVICE_NAME,
+    SPAN_KIND_BY_NAME,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_UNSET,
+    ZIPKIN_ERROR_TAG,
+    ZIPKIN_ERROR_TRUE,
+    ZIPKIN_LIBRARY_TAGS,
+    ZIPKIN_NO_DURATION,
+    ZIPKIN_NO_TIMESTAMP,
+    ZIPKIN_ORIGIN,
+    ZIPKIN_REMOTE_ENDPOINT,
+    ZIPKIN_SCOPE_TAGS,
+    ZIPKIN_SHARED,
+    ZIPKIN_STATUS_DESCRIPTION,
+    ZIPKIN_STATUS_TAGS,
+)
 
-# Jaeger v2's ingest sanitizer names (internal/jptrace/sanitizer) for a span with no usable service.
-MISSING_SERVICE_NAME = "missing-service-name"
-EMPTY_SERVICE_NAME = "empty-service-name"
+__all__ = ["DEBUG_FLAG", "EMPTY_SERVICE_NAME", "MISSING_SERVICE_NAME", "Endpoint", "ZipkinSpan",
+           "hex_id", "ip_text", "micros", "require_kind", "span_row", "to_table", "trace_id_bytes"]
 
-DEBUG_FLAG = 2  # Jaeger's flags bit for debug spans (zipkin-thrift-v1-to-domain/domain_03.json)
 ZIPKIN_KINDS = ("CLIENT", "SERVER", "PRODUCER", "CONSUMER")
 
 _STATUS_BY_NAME = {"OK": STATUS_OK, "ERROR": STATUS_ERROR, "UNSET": STATUS_UNSET}
@@ -76,14 +99,15 @@ def to_table(spans: Iterable[ZipkinSpan]) -> pa.Table:
 def span_row(span: ZipkinSpan) -> dict[str, Any]:
     start_ns, end_ns = _times_ns(span)
     tags = dict(span.tags)
-    code, message = _status(tags)
+    code, message, status_flags = _status(tags)
+    flags = (DEBUG_FLAG if span.debug else 0) | ZIPKIN_ORIGIN | status_flags | _how_sent(span, tags)
     scope = {column: str(tags.pop(key)) for key, column in _SCOPE_TAGS.items() if key in tags}
     kind = SPAN_KIND_BY_NAME.get((span.kind or "").lower(), 0)
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
-        "parent_span_id": span.parent_id,
-        "flags": DEBUG_FLAG if span.debug else 0,
+        "parent_span_id": span.parent_id if span.parent_id != span.span_id else None,
+        "flags": flags,
         "name": span.name,
         "kind": kind,
         "start_time_unix_nano": start_ns,
@@ -98,6 +122,23 @@ def span_row(span: ZipkinSpan) -> dict[str, Any]:
     }
 
 
+def _how_sent(span: ZipkinSpan, tags: dict[str, Any]) -> int:
+    """The ``ZIPKIN_*`` bits for what the span carried beyond its values (see ``storage/schema.py``)."""
+    flags = ZIPKIN_REMOTE_ENDPOINT if span.remote is not None else 0
+    # Zipkin drops ``shared`` from a client span (Span.Builder.build); so do we.
+    if span.shared and span.kind != "CLIENT":
+        flags |= ZIPKIN_SHARED
+    if span.timestamp_us is None:
+        flags |= ZIPKIN_NO_TIMESTAMP
+    if span.duration_us is None:
+        flags |= ZIPKIN_NO_DURATION
+    if tags.keys() & {"otel.scope.name", "otel.scope.version"}:
+        flags |= ZIPKIN_SCOPE_TAGS
+    if tags.keys() & {"otel.library.name", "otel.library.version"}:
+        flags |= ZIPKIN_LIBRARY_TAGS
+    return flags
+
+
 def _times_ns(span: ZipkinSpan) -> tuple[int, int]:
     stamps = [ts for ts, _ in span.annotations if ts > 0]
     start = span.timestamp_us if span.timestamp_us is not None else min(stamps, default=0)
@@ -110,9 +151,14 @@ def _times_ns(span: ZipkinSpan) -> tuple[int, int]:
     return start * 1000, max(start, end) * 1000
 
 
-def _status(tags: dict[str, Any]) -> tuple[int, str]:
-    """Status from the tags it is encoded in; removes them (the status carries their meaning)."""
+def _status(tags: dict[str, Any]) -> tuple[int, str, int]:
+    """Status from the tags it is encoded in; removes them (the status carries their meaning).
+
+    Also returns the ``ZIPKIN_*`` flag bits that say which of those tags were sent, and in what form,
+    so the Zipkin API can give them back as they came."""
     code_tag = tags.pop("otel.status_code", None)
+    flags = (ZIPKIN_STATUS_TAGS if code_tag is not None else 0) | (
+        ZIPKIN_STATUS_DESCRIPTION if "otel.status_description" in tags else 0)
     description = str(tags.pop("otel.status_description", "") or "")
     error = tags.get("error")
     # Zipkin marks a failed span by the presence of an ``error`` tag whose value is the message
@@ -120,9 +166,10 @@ def _status(tags: dict[str, Any]) -> tuple[int, str]:
     if error is not None and str(error).lower() != "false":
         del tags["error"]
         text = str(error)
-        return STATUS_ERROR, description or ("" if text.lower() in ("", "true") else text)
+        flags |= ZIPKIN_ERROR_TAG | (ZIPKIN_ERROR_TRUE if text == "true" else 0)
+        return STATUS_ERROR, description or ("" if text.lower() in ("", "true") else text), flags
     code = _STATUS_BY_NAME.get(str(code_tag).upper(), STATUS_UNSET) if code_tag is not None else STATUS_UNSET
-    return code, description if code == STATUS_ERROR else ""
+    return code, description if code == STATUS_ERROR else "", flags
 
 
 def _resource(local: Endpoint | None) -> list[AttrRow]:
@@ -174,18 +221,34 @@ def trace_id_bytes(raw: bytes, what: str) -> bytes:
     return raw.rjust(16, b"\0")
 
 
-def ip_text(raw: bytes | str | int | None, what: str) -> str | None:
-    """An IP address as text (IPv6 compressed), from its 4/16 network-order bytes, text or integer."""
+def ip_text(raw: bytes | str | int | None) -> str | None:
+    """An IP address as text, from its 4/16 network-order bytes, text or integer; None when absent or
+    unparseable (Zipkin drops such an address from the endpoint and keeps the span).
+
+    IPv4 text that Zipkin accepts is kept exactly as sent, leading zeros included (``52.0.0.04``):
+    Zipkin stores and returns it so. IPv6 is written compressed, as Zipkin does.
+    """
     if raw is None or raw in (b"", ""):
         return None
-    text = _ip_text(raw)
-    if text is None:
-        raise FormatError(f"{what}: not an IP address: {raw!r}")
-    return text
+    if isinstance(raw, bytes) and len(raw) not in (4, 16):
+        return None
+    return _ip_text(raw)
+
+
+# Zipkin's IPv4 word: 1-3 decimal digits, at most 255 (zipkin2.Endpoint.isValidIpV4Word).
+_IPV4_WORD = r"(?:25[0-5]|2[0-4][0-9]|[01][0-9][0-9]|[0-9][0-9]?)"
+_ZIPKIN_IPV4 = re.compile(rf"{_IPV4_WORD}(?:\.{_IPV4_WORD}){{3}}")
+_ZIPKIN_EMBEDDED_IPV4 = re.compile(rf"::(?:[fF0]{{4}}:)?({_IPV4_WORD}(?:\.{_IPV4_WORD}){{3}})")
 
 
 @functools.lru_cache(maxsize=4096)  # a batch repeats a few hosts thousands of times; parsing is slow
 def _ip_text(raw: bytes | str | int) -> str | None:
+    if isinstance(raw, str):
+        if _ZIPKIN_IPV4.fullmatch(raw):
+            return raw
+        embedded = _ZIPKIN_EMBEDDED_IPV4.fullmatch(raw)
+        if embedded:  # ::ffff:1.2.3.4 and ::1.2.3.4 are IPv4 to Zipkin
+            return embedded.group(1)
     try:
         return ipaddress.ip_address(raw).compressed
     except ValueError:

@@ -308,7 +308,7 @@ def _thrift_endpoint(d: Any, where: str) -> Endpoint | None:
     ipv4, port, name = d.get(1), d.get(2), d.get(3)
     return Endpoint(
         service_name=_thrift_text(name, f"{where}: service_name") if name is not None else None,
-        ipv4=ip_text(ipv4 & 0xFFFFFFFF, where) if isinstance(ipv4, int) and ipv4 else None,
+        ipv4=ip_text(ipv4 & 0xFFFFFFFF) if isinstance(ipv4, int) and ipv4 else None,
         ipv6=_thrift_ipv6(d.get(4)),
         port=port & 0xFFFF if isinstance(port, int) and port else None,
     )
@@ -319,10 +319,10 @@ def _thrift_ipv6(raw: Any) -> str | None:
     if not isinstance(raw, bytes) or not raw:
         return None
     if len(raw) == 16:
-        return ip_text(raw, "ipv6")
+        return ip_text(raw)
     try:
-        return ip_text(raw.decode("ascii"), "ipv6")
-    except (UnicodeDecodeError, FormatError):
+        return ip_text(raw.decode("ascii"))
+    except UnicodeDecodeError:
         return None  # not an address in either form: drop it rather than the whole batch
 
 

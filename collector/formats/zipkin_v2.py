@@ -92,10 +92,15 @@ def json_endpoint(obj: Any, where: str) -> Endpoint | None:
     name = obj.get("serviceName")
     return Endpoint(
         service_name=_text(name, f"{where}: serviceName") if name is not None else None,
-        ipv4=ip_text(obj.get("ipv4"), f"{where}: ipv4"),
-        ipv6=ip_text(obj.get("ipv6"), f"{where}: ipv6"),
+        ipv4=_json_ip(obj.get("ipv4")),
+        ipv6=_json_ip(obj.get("ipv6")),
         port=port or None,
     )
+
+
+def _json_ip(value: Any) -> str | None:
+    # A non-string address is as unparseable as a bad string one: dropped, the span kept (Zipkin).
+    return ip_text(value) if isinstance(value, str) else None
 
 
 def _json_annotations(items: Any, where: str) -> list[tuple[int, str]]:
@@ -143,8 +148,8 @@ def _proto_span(span: Any, where: str) -> ZipkinSpan:
         kind=_PROTO_KINDS.get(span.kind),
         timestamp_us=span.timestamp or None,
         duration_us=span.duration or None,
-        local=_proto_endpoint(span, "local_endpoint", where),
-        remote=_proto_endpoint(span, "remote_endpoint", where),
+        local=_proto_endpoint(span, "local_endpoint"),
+        remote=_proto_endpoint(span, "remote_endpoint"),
         annotations=[(a.timestamp, a.value) for a in span.annotations],
         tags=dict(span.tags),
         debug=span.debug,
@@ -152,20 +157,15 @@ def _proto_span(span: Any, where: str) -> ZipkinSpan:
     )
 
 
-def _proto_endpoint(span: Any, name: str, where: str) -> Endpoint | None:
+def _proto_endpoint(span: Any, name: str) -> Endpoint | None:
     if not span.HasField(name):
         return None
     ep = getattr(span, name)
     return Endpoint(
         # proto3 cannot tell an empty service name from a missing one; "missing" is the safer reading.
         service_name=ep.service_name or None,
-        ipv4=_proto_ip(ep.ipv4, 4, f"{where}: {name}.ipv4"),
-        ipv6=_proto_ip(ep.ipv6, 16, f"{where}: {name}.ipv6"),
+        # An address of the wrong length is unparseable: dropped, the span kept (as in JSON).
+        ipv4=ip_text(ep.ipv4) if len(ep.ipv4) == 4 else None,
+        ipv6=ip_text(ep.ipv6) if len(ep.ipv6) == 16 else None,
         port=ep.port & 0xFFFF or None,
     )
-
-
-def _proto_ip(raw: bytes, size: int, where: str) -> str | None:
-    if raw and len(raw) != size:
-        raise FormatError(f"{where}: expected {size} bytes, got {len(raw)}")
-    return ip_text(raw, where)

@@ -64,6 +64,8 @@ def services(trace: dict[str, Any]) -> set[str]:
 def test_every_marked_example_is_run_here() -> None:
     used = {(page, name) for page, env, program, _ in PROGRAMS for name in (env, program) if name}
     used |= set(PAYLOADS)
+    from tests.docs.test_security_examples import EXAMPLES  # that module imports this one
+    used |= EXAMPLES
     marked = {(page.name, name) for page in PAGES for name in examples(page)}
     assert marked == used
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore
 from tests.query.client import TestClient
 from tests.storage.sql_support import ATTACKS, HEAVY, all_spans, attack, load_store
+from tests.waiting import until
 
 EXAMPLE_SPAN = ("SELECT trace_id, span_id, name, start_time, span_id_bytes FROM spans "
                 "WHERE trace_id = '00000000000000000000000000000011' AND span_id = '0000000000000006'")
@@ -159,7 +159,7 @@ def test_busy_is_a_503_with_retry_after(store: SegmentStore) -> None:
     with client_for(engine) as c:
         heavy = threading.Thread(target=lambda: c.post("/api/sql", json={"query": HEAVY}))
         heavy.start()
-        time.sleep(0.4)
+        until(lambda: engine.running == 1, 30, "the heavy query holds the slot")
         r = c.get("/api/sql", params={"q": "SELECT 1"})
         heavy.join()
         after = c.get("/api/sql", params={"q": "SELECT 1"})

@@ -33,11 +33,13 @@ def test_the_reader_raises_storage_unavailable_naming_the_store(store: SegmentSt
 
 
 @pytest.mark.parametrize("path", ["/api/services", "/api/traces/0123456789abcdef0123456789abcdef",
-                                  "/api/v3/services", "/api/v3/traces/0123456789abcdef0123456789abcdef"])
+                                  "/api/v3/services", "/api/v3/traces/0123456789abcdef0123456789abcdef",
+                                  "/zipkin/api/v2/services", "/api/metrics/calls?service=a"])
 def test_query_apis_answer_503_naming_the_unavailable_store(store: SegmentStore, path: str) -> None:
     client = TestClient(query_app.make_app(store, decode))
     reply = client.get(path)
     assert reply.status_code == 503, reply.text
+    assert reply.headers["Retry-After"] == "5"
     assert "the span store is unavailable" in reply.text and "s3://bucket/prefix" in reply.text
 
 

@@ -69,11 +69,11 @@ def test_kill_during_flush_leaves_no_half_segment(tmp_path: Path) -> None:
     requests = [make_request(10, 10, start_ns=now - 2 * HOUR_NS), make_request(10, 10, start_ns=now)]
     assert _export(server, requests) == 200
     deadline = time.monotonic() + 20
-    while not list(data.glob("spans/*/*/*.parquet")) and time.monotonic() < deadline:
+    while not list(data.glob("spans/*/*/*/*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.02)
     server.kill9()
 
-    committed = list(data.glob("spans/*/*/*.parquet"))
+    committed = list(data.glob("spans/*/*/*/*.parquet"))
     assert len(committed) == 1, "the flush should have been stopped after its first segment"
     assert pq.read_table(committed[0]).num_rows == 100  # the committed segment is whole
 
@@ -86,7 +86,7 @@ def test_kill_during_flush_leaves_no_half_segment(tmp_path: Path) -> None:
         assert all(n == 1 for c in found.values() for n in c.values())
     finally:
         server.stop()
-    assert len(list(data.glob("spans/*/*/*.parquet"))) == 2
+    assert len(list(data.glob("spans/*/*/*/*.parquet"))) == 2
 
 
 def test_graceful_stop_flushes_everything_to_segments(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_graceful_stop_flushes_everything_to_segments(tmp_path: Path) -> None:
     server = SpanlakeProcess(data, extra_args=["--flush-interval", "3600"]).start()
     assert _export(server, [make_request(5, 4)]) == 20
     assert server.stop() == 0
-    rows = sum(pq.read_table(p).num_rows for p in data.glob("spans/*/*/*.parquet"))
+    rows = sum(pq.read_table(p).num_rows for p in data.glob("spans/*/*/*/*.parquet"))
     assert rows == 20
     wal_files = list(data.glob("wal/*/*.wal"))
     assert all(p.stat().st_size == 0 for p in wal_files)

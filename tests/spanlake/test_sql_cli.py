@@ -60,7 +60,8 @@ def run_here(data_dir: Path, query: str, capsys: pytest.CaptureFixture[str],
              **options: object) -> tuple[int, str, str]:
     """The command's ``run`` in this process: for output details, without paying a process start each."""
     values: dict[str, object] = {"query": query, "data_dir": data_dir, "url": None, "format": "table",
-                                 "output": None, "max_rows": 100, "timeout": 10.0, "memory_limit": "1GB"}
+                                 "output": None, "max_rows": 100, "timeout": 10.0, "memory_limit": "1GB",
+                                 "tenant": None}
     code = sql_cli.run(argparse.Namespace(**{**values, **options}))
     out, err = capsys.readouterr()
     return code, out, err
@@ -143,3 +144,18 @@ def test_queries_a_bucket_in_place(tmp_path: Path, bucket: str) -> None:
                         "--format", "csv"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ['"spans"', str(all_spans().num_rows)]
+
+
+def test_tenant_picks_that_tenants_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.storage.spans import span, spans_table
+
+    store = SegmentStore(tmp_path / "data")
+    store.for_tenant("team-x").write(spans_table([span(1, 1, "x-only")]))
+    store.close()
+    query = "SELECT DISTINCT service_name FROM spans"
+    _, mine, _ = run_here(tmp_path / "data", query, capsys, format="json", tenant="team-x")
+    assert json.loads(mine)["rows"] == [["x-only"]]
+    _, default, _ = run_here(tmp_path / "data", query, capsys, format="json")
+    assert json.loads(default)["rows"] == []
+    code, _, err = run_here(tmp_path / "data", query, capsys, tenant="../x")
+    assert code == 1 and "invalid tenant" in err

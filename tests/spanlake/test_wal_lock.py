@@ -13,9 +13,9 @@ def test_a_second_server_on_the_same_wal_directory_refuses_naming_it(tmp_path: P
     first = SpanlakeProcess(tmp_path / "data").start()
     try:
         second = SpanlakeProcess(tmp_path / "data")  # same directory, other ports
-        with pytest.raises(RuntimeError, match="exited with 1") as failed:
+        with pytest.raises(RuntimeError, match="exited with 2") as failed:
             second.start()
-        message = f"the WAL directory {(tmp_path / 'data' / 'wal').absolute()} is in use"
+        message = f"spanlake: error: the WAL directory {(tmp_path / 'data' / 'wal').absolute()} is in use"
         assert message in str(failed.value)
         assert "Traceback" not in str(failed.value)  # one clear line, not a stack trace
         assert first.alive()

@@ -1,9 +1,8 @@
 """The storage conformance suite: the cases every backend must pass, as plain functions of a store.
 
-Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``;
-the fixture plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the
-edge cases of the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against
-every backend.
+Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``; the fixture
+plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the edge cases of
+the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every backend.
 
 Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
 read-after-write goes through ``settle`` (calls ``flush()`` when the store has one) and ``eventually``.

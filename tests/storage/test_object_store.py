@@ -13,9 +13,10 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 
+from spanlake.storage.compaction import partitions
 from spanlake.storage.lease import S3Lease
 from spanlake.storage.location import Location, open_location
-from spanlake.storage.segments import HOUR_NS, list_segment_paths
+from spanlake.storage.segments import HOUR_NS, list_segment_paths, partition_of
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
@@ -38,7 +39,7 @@ def test_flushed_segments_land_in_the_bucket_in_the_hive_layout(tmp_path: Path, 
     store.write(spans)
     store.flush()
     (path,) = list_segment_paths(store.loc)
-    assert path.startswith(f"{bucket}/store/spans/date=") and "/hour=" in path
+    assert path.startswith(f"{bucket}/store/spans/tenant=single-tenant/date=") and "/hour=" in path
     for suffix in (".tids", ".bloom"):
         assert store.loc.fs.get_file_info(path.replace(".parquet", suffix)).size > 0
     assert not (tmp_path / "local" / "spans").exists()  # only the WAL is local
@@ -124,9 +125,10 @@ def test_duckdb_and_chdb_read_the_bucket_and_count_what_spanlake_reports(
     assert con.sql("SELECT count(*) FROM bucket").fetchall() == [(reported,)]
     hours = con.sql("SELECT count(DISTINCT hour) FROM bucket").fetchall()
     assert hours == [(2,)]  # the partition columns come from the paths
+    assert con.sql("SELECT DISTINCT tenant FROM bucket").fetchall() == [("single-tenant",)]
 
     # ClickHouse (chDB): its own S3 client, reading the bucket in place.
-    url = f"{seaweedfs.endpoint}/{bucket}/store/spans/*/*/*.parquet"
+    url = f"{seaweedfs.endpoint}/{bucket}/store/spans/*/*/*/*.parquet"  # tenant/date/hour
     answer = chdb.query(f"SELECT count() FROM s3('{url}', '{ACCESS_KEY}', '{SECRET_KEY}', 'Parquet')", "CSV")
     assert int(str(answer).strip()) == reported
 
@@ -209,3 +211,38 @@ def _partition(ns: int) -> str:
 @pytest.fixture(autouse=True)
 def _no_stale_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+
+
+def test_tenants_have_their_own_prefix_partitions_retention_and_sql_in_the_bucket(
+        tmp_path: Path, bucket: str) -> None:
+    store = _store(tmp_path, bucket)
+    now = time.time_ns()
+    old = now - 50 * HOUR_NS
+    for _ in range(2):  # two flushes per tenant in one old hour: something to compact
+        store.for_tenant("team-a").write(_spans(3, 2, start_ns=old))
+        store.for_tenant("team-b").write(_spans(4, 2, start_ns=old))
+        store.flush()
+    store.for_tenant("team-b").write(_spans(5, 2, start_ns=now))
+    store.flush()
+    rel = [store.loc.relative(p) for p in list_segment_paths(store.loc)]
+    assert {p.split("/")[1] for p in rel} == {"tenant=team-a", "tenant=team-b"}
+    assert set(partitions(store.loc)) == {partition_of(old, "team-a"), partition_of(old, "team-b"),
+                                          partition_of(now, "team-b")}
+
+    result = store.compact(settled_before_ns=now)
+    assert (result.inputs, result.outputs) == (4, 2)  # one merge per tenant, never across tenants
+    assert _tenant_counts(store) == {"team-a": 12, "team-b": 26}
+
+    assert store.drop_older_than(now - 24 * HOUR_NS, tenant="team-a") == 1  # team-a's retention only
+    assert set(partitions(store.loc)) == {partition_of(old, "team-b"), partition_of(now, "team-b")}
+    assert _tenant_counts(store) == {"team-a": 0, "team-b": 26}
+    store.close()
+
+
+def _tenant_counts(store: SegmentStore) -> dict[str, int]:
+    counts = {}
+    for tenant in ("team-a", "team-b"):
+        engine = SqlEngine(lambda t=tenant: store.snapshot(t))  # type: ignore[misc]
+        counts[tenant] = _count(engine)
+        engine.close()
+    return counts

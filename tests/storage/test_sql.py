@@ -31,6 +31,7 @@ from tests.storage.sql_support import (
     doc_examples,
     load_store,
 )
+from tests.waiting import until
 
 Row = dict[str, Any]
 
@@ -319,7 +320,7 @@ def test_spans_acknowledged_a_moment_ago_are_visible(tmp_path: Path) -> None:
 PLAIN_DUCKDB = """
 import json, sys, duckdb
 rows = duckdb.sql("SELECT service_name, count(*) FROM read_parquet($p, hive_partitioning = true) "
-                  "GROUP BY 1", params={"p": sys.argv[1] + "/spans/*/*/*.parquet"}).fetchall()
+                  "GROUP BY 1", params={"p": sys.argv[1] + "/spans/*/*/*/*.parquet"}).fetchall()
 print(json.dumps(dict(rows)))
 """
 
@@ -400,7 +401,7 @@ def test_queries_beyond_the_concurrency_cap_are_refused(store: SegmentStore) -> 
     worker = threading.Thread(target=heavy)
     worker.start()
     try:
-        time.sleep(0.3)
+        until(lambda: e.running == 1, 30, "the heavy query holds the slot")
         with pytest.raises(SqlBusy, match="retry"):
             e.execute("SELECT 1")
     finally:

@@ -138,7 +138,7 @@ def test_plain_duckdb_reads_the_store_without_spanlake(tmp_path: Path) -> None:
     store = open_store(tmp_path, flush_interval_s=3600)
     store.write(_spans(7, 3))
     store.close()
-    glob = str(tmp_path / "spans" / "*" / "*" / "*.parquet")
+    glob = str(tmp_path / "spans" / "*" / "*" / "*" / "*.parquet")
     count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true)").fetchall()
     assert count == [(21,)]
 

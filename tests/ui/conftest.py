@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.paths import REPO
 from tests.server import SpanlakeProcess
@@ -21,6 +21,10 @@ CHROMIUM = os.environ.get("SPANLAKE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 860}
+# expect() polls with its own timeout (5 s by default), separate from the page's. The RED charts of
+# the service map took over 5 s under load once: every wait polls for up to 15 s, like page actions.
+WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def output_dir() -> Path:
@@ -96,7 +100,7 @@ def page(browser_context: BrowserContext, request: pytest.FixtureRequest) -> Ite
     pg = browser_context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(WAIT_MS)
     yield pg
     save_screenshot(pg, request.node.name)
     pg.close()

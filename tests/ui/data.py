@@ -31,6 +31,8 @@ CHECKOUT_SPANS = [
     ("0000000000000006", "0000000000000005", "payment", "Charge", 2, 50, 60, True),
     ("0000000000000007", "0000000000000005", "checkout", "log.write", 1, 52, 58, False),
 ]
+# PlaceOrder links (an OTLP span link) to this span of browse trace 0: its "db: SELECT items".
+LINKED_SPAN = "0000000000000003"
 CRITICAL = {"GET /checkout", "GetCart", "SELECT cart", "PlaceOrder", "Charge"}
 # Service-map edges the generated traces create (parent service -> child service).
 EDGES = {("frontend", "cart"), ("cart", "db"), ("frontend", "checkout"), ("checkout", "payment")}
@@ -51,13 +53,21 @@ def _span(trace_id: str, span_id: str, parent: str | None, name: str, kind: int,
     return span
 
 
+# Resource attributes as an OpenTelemetry SDK sends them; their dotted keys are long enough to wrap in
+# the span detail's key column.
+SDK_RESOURCE: dict[str, object] = {"telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry",
+                                   "telemetry.sdk.version": "1.27.0",
+                                   "deployment.environment.name": "ui-test"}
+
+
 def _request(spans: list[tuple[str, Json]]) -> Json:
     """One OTLP/JSON request, one resource per service."""
     by_service: dict[str, list[Json]] = {}
     for service, span in spans:
         by_service.setdefault(service, []).append(span)
     return {"resourceSpans": [{
-        "resource": {"attributes": _attrs({"service.name": svc, "host.name": f"{svc}-host-1"})},
+        "resource": {"attributes": _attrs({"service.name": svc, "host.name": f"{svc}-host-1",
+                                           **SDK_RESOURCE})},
         "scopeSpans": [{"scope": {"name": "spanlake-ui-test", "version": "1.0"}, "spans": list_}],
     } for svc, list_ in by_service.items()]}
 
@@ -78,7 +88,7 @@ def checkout_trace(base_ns: int) -> Json:
             span["events"] = [{"timeUnixNano": str(base_ns + 52 * NS_PER_MS), "name": "retry",
                                "attributes": _attrs({"attempt": 2})}]
         if name == "PlaceOrder":
-            span["links"] = [{"traceId": browse_trace_id(0), "spanId": "0000000000000001",
+            span["links"] = [{"traceId": browse_trace_id(0), "spanId": LINKED_SPAN,
                               "attributes": _attrs({"link.reason": "same session"})}]
         spans.append((svc, span))
     return _request(spans)

@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from spanlake.ui.app import APP_ROUTES, STATIC_DIR, plotly_js_path, router
+from spanlake.ui.app import APP_ROUTES, STATIC_DIR, install_not_found_page, plotly_js_path, router
 from tests.query.client import TestClient
 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     app = FastAPI()
+    api = APIRouter()
+    # Stand-ins for the query API's routes: one GET, one POST-only.
+    api.add_api_route("/api/services", lambda: {"data": []}, methods=["GET"])
+    api.add_api_route("/api/sql", lambda: {}, methods=["POST"])
+    app.include_router(api)
     app.include_router(router())
+    install_not_found_page(app)
     return TestClient(app)
 
 
@@ -68,3 +74,38 @@ def test_every_module_import_resolves_to_a_shipped_file() -> None:
         text = module.read_text(encoding="utf-8")
         for target in re.findall(r"""(?:from|import\()\s*['"](\./[^'"]+)['"]""", text):
             assert (js_dir / target).is_file(), f"{module.name} imports missing {target}"
+
+
+def test_favicon_is_linked_from_the_page_and_served_at_favicon_ico(client: TestClient) -> None:
+    page = client.get("/").text
+    href = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert href is not None
+    for url in (href.group(1), "/favicon.ico"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/svg+xml"
+        assert response.content == (STATIC_DIR / "favicon.svg").read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/nope", "/trace", "/search/extra/parts", "/favicon.png"])
+def test_unknown_ui_paths_get_the_apps_not_found_page(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    # The app itself renders its not-found view (js/main.js), with the navigation around it.
+    assert '<script type="module" src="/static/js/main.js">' in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api", "/static/js/nope.js", "/zipkin/api/v2/nope"])
+def test_unknown_api_paths_keep_json_errors(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"].lower() == "not found"
+
+
+def test_wrong_method_on_an_api_path_stays_405(client: TestClient) -> None:
+    response = client.get("/api/sql")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/json"
+    assert client.post("/nope").status_code == 404

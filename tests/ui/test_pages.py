@@ -110,3 +110,57 @@ def test_red_chart_links_open_the_matching_traces(page: Page) -> None:
     expect(page.get_by_label("Tags")).to_have_value("error=true")
     expect(page.locator("ol.results li")).to_have_count(1)
     expect(page.locator("ol.results")).to_contain_text("frontend: GET /checkout")
+
+
+def test_select_star_scrolls_inside_its_box_and_truncates_long_cells(page: Page) -> None:
+    page.goto("/sql")
+    page.get_by_label("SQL query").fill("SELECT * FROM spans")
+    page.get_by_role("button", name="Run", exact=True).click()
+    box = page.locator(".sql-scroll")
+    expect(box.locator("table.sql-results tbody tr").first).to_be_visible()
+    # The page keeps its width and the schema stays on screen; the result box scrolls both ways.
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 1280
+    schema = page.locator(".sql-schema").bounding_box()
+    assert schema is not None and schema["x"] + schema["width"] <= 1280
+    assert box.evaluate("el => el.scrollWidth > el.clientWidth && el.scrollHeight > el.clientHeight")
+    before = box.evaluate("el => el.getBoundingClientRect().width")
+    box.evaluate("el => { el.scrollLeft = el.scrollWidth; el.scrollTop = el.scrollHeight; }")
+    assert box.evaluate("el => el.scrollLeft > 0 && el.scrollTop > 0")
+    assert box.evaluate("el => el.getBoundingClientRect().width") == before
+    # Long cells are cut with an ellipsis; hovering shows the whole value (the resource attributes).
+    cut = box.locator("td[title]").evaluate_all(
+        "tds => tds.filter(td => td.scrollWidth > td.clientWidth).map(td => [td.textContent, td.title])")
+    assert cut, "no cell was long enough to be truncated"
+    shown, full = next((s, f) for s, f in cut if "telemetry.sdk.language" in f)
+    assert full.startswith(shown.rstrip("…"))
+    assert "deployment.environment.name" in full
+
+
+def plot_state(page: Page, title: str) -> dict[str, object]:
+    chart = page.locator(".red figure", has_text=title).locator(".js-plotly-plot")
+    expect(chart.locator(".main-svg").first).to_be_visible()
+    return chart.evaluate("""el => {
+      const area = el.querySelector('.draglayer .nsewdrag').getBoundingClientRect();
+      const points = [...el.querySelectorAll('.scatterlayer .point')].map((p) => p.getBoundingClientRect());
+      return {yrange: el._fullLayout.yaxis.range, left: area.left, right: area.right,
+              points: points.map((p) => [p.left, p.right])};
+    }""")
+
+
+def test_red_charts_keep_single_points_whole_and_error_rate_starts_at_zero(page: Page) -> None:
+    # checkout served one request in the last day, and it did not fail.
+    page.goto("/map?service=checkout")
+    for title in ("Requests per minute", "Error rate", "Latency"):
+        state = plot_state(page, title)
+        points = state["points"]
+        assert points, title
+        for left, right in points:  # type: ignore[union-attr]
+            assert state["left"] - 0.5 <= left and right <= state["right"] + 0.5, (title, left, right, state)
+    errors = plot_state(page, "Error rate")
+    assert errors["yrange"] == [0, 1]
+    requests = plot_state(page, "Requests per minute")
+    assert requests["yrange"][0] == 0  # type: ignore[index]
+    # payment's only request failed: 100 % errors, and the axis still starts at 0.
+    page.goto("/map?service=payment")
+    failing = plot_state(page, "Error rate")
+    assert failing["yrange"][0] == 0 and failing["yrange"][1] >= 100  # type: ignore[index]

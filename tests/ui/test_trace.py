@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.ui.conftest import save_screenshot
-from tests.ui.data import CHECKOUT_SPANS, CHECKOUT_TRACE, CRITICAL
+from tests.ui.data import CHECKOUT_SPANS, CHECKOUT_TRACE, CRITICAL, LINKED_SPAN, browse_trace_id
 
 pytestmark = pytest.mark.browser
 
@@ -69,11 +70,71 @@ def test_span_detail_of_upstream_fixture_keeps_attribute_values(page: Page) -> N
     expect(attrs.locator("tr", has_text="sameplacetag4")).to_contain_text("true")
 
 
-def test_link_to_another_trace_opens_it(page: Page) -> None:
+def test_span_link_opens_the_linked_trace_at_the_linked_span(page: Page) -> None:
     open_trace(page, CHECKOUT_TRACE)
     row(page, "PlaceOrder").click()
-    page.locator(".span-detail .links a").click()
+    # An OTLP span link is a FOLLOWS_FROM reference in Jaeger's model; the detail lists it as such.
+    link = page.locator(".span-detail .links li", has_text="follows from")
+    expect(link).to_contain_text(LINKED_SPAN)
+    link.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(rf"/trace/{browse_trace_id(0)}\?span={LINKED_SPAN}$"))
     expect(page.locator(".trace-head")).to_contain_text("frontend: GET /products")
+    expect(page.locator(".span-detail h2")).to_have_text("db: SELECT items")
+    expect(page.locator(".wf-row.is-selected")).to_have_attribute("data-span-id", LINKED_SPAN)
+    page.go_back()
+    expect(page.locator(".trace-head")).to_contain_text("frontend: GET /checkout")
+
+
+def test_jaeger_follows_from_reference_of_an_upstream_fixture_is_a_link(page: Page) -> None:
+    open_trace(page, "0000000000000012")  # Jaeger's tags_opname_trace: child_of and follows_from links
+    page.locator(".wf-row").first.click()
+    follows = page.locator('.span-detail .links li[data-ref-type="FOLLOWS_FROM"]')
+    expect(follows).to_have_count(1)
+    expect(follows).to_contain_text("follows from")
+    follows.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/trace/0+1\?span=0000000000000002$"))
+    expect(page.locator(".wf-row.is-selected")).to_have_attribute("data-span-id", "0000000000000002")
+
+
+def test_span_detail_keys_wrap_only_between_their_parts(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    row(page, "PlaceOrder").click()
+    keys = page.locator(".span-detail table.kv th")
+    expect(keys.filter(has_text="telemetry.sdk.language")).to_have_count(1)
+    # Where a key's text moves to the next line, the character before the break must be a separator.
+    breaks = keys.evaluate_all("""ths => ths.flatMap((th) => {
+      const text = th.textContent; const out = []; let top = null;
+      const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+      let offset = 0;
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (let i = 0; i < node.length; i++) {
+          const range = document.createRange(); range.setStart(node, i); range.setEnd(node, i + 1);
+          const y = range.getBoundingClientRect().top;
+          if (top !== null && y > top + 2) out.push(text.slice(0, offset + i) + '|' + text.slice(offset + i));
+          top = y;
+        }
+        offset += node.length;
+      }
+      return out;
+    })""")
+    assert breaks, "the test resource has keys too long for one line of the key column"
+    for broken in breaks:
+        assert broken.split("|")[0][-1] in "._-/:", broken
+
+
+def test_duration_labels_stay_inside_the_timeline_with_the_detail_open(page: Page) -> None:
+    open_trace(page, CHECKOUT_TRACE)
+    row(page, "GET /checkout").click()
+    expect(page.locator(".span-detail")).to_be_visible()
+    rows = page.locator(".wf-row")
+    expect(rows).to_have_count(len(CHECKOUT_SPANS))
+    # The rows are redrawn for the narrower column: poll until every label fits inside it.
+    page.wait_for_function("""() => [...document.querySelectorAll('.wf-row')].every((r) => {
+      const t = r.querySelector('.wf-timeline').getBoundingClientRect();
+      const d = r.querySelector('.wf-dur').getBoundingClientRect();
+      return d.width > 0 && d.left >= t.left - 0.5 && d.right <= t.right + 0.5;
+    })""")
+    expect(row(page, "GET /checkout").locator(".wf-dur")).to_have_text("100ms")
 
 
 def test_collapsing_a_subtree_hides_its_rows(page: Page) -> None:

@@ -1,4 +1,5 @@
 // The app shell: a tiny client-side router. Every view lives in its own module and is loaded on demand.
+import {setupThemeToggle} from './theme.js';
 import {errorBox, h} from './util.js';
 
 const ROUTES = [
@@ -26,7 +27,8 @@ async function render() {
     else a.removeAttribute('aria-current');
   }
   if (!match) {
-    main.replaceChildren(errorBox(`No page at ${path}`));
+    document.title = 'Page not found · spanlake';
+    main.replaceChildren(notFound(path));
     return;
   }
   const [m, , load] = match;
@@ -39,6 +41,15 @@ async function render() {
   } catch (err) {
     if (seq === renderSeq) main.replaceChildren(errorBox(String(err && err.message ? err.message : err)));
   }
+}
+
+/** The app's own not-found page (the server answers unknown UI paths with 404 and this app). */
+function notFound(path) {
+  return h('section', {class: 'not-found', 'aria-labelledby': 'not-found-title'},
+    h('h1', {id: 'not-found-title'}, 'Page not found'),
+    h('p', {}, 'There is no page at ', h('code', {}, path), '.'),
+    h('ul', {}, h('li', {}, h('a', {href: '/search'}, 'Search traces')),
+      h('li', {}, h('a', {href: '/map'}, 'Service map')), h('li', {}, h('a', {href: '/sql'}, 'SQL console'))));
 }
 
 function go(url) {
@@ -67,5 +78,6 @@ document.getElementById('goto-form').addEventListener('submit', (e) => {
   else if (ids.length >= 2) go(`/compare/${encodeURIComponent(ids[0])}/${encodeURIComponent(ids[1])}`);
 });
 
+setupThemeToggle(document.getElementById('theme-toggle'));
 main.append(h('p', {class: 'muted'}, 'Loading…'));
 render();

@@ -1,7 +1,7 @@
 // Service map (/map): the dependency graph for a time range, and RED charts for the chosen service.
 // The graph comes from /api/dependencies, error rates per edge from SQL, RED series from /api/metrics.
 import {getDependencies, getMetrics, runSql} from './api.js';
-import {errorBox, h, loadPlotly, navigate, serviceColor} from './util.js';
+import {errorBox, h, loadPlotly, navigate, serviceColor, themedLayout} from './util.js';
 
 const LOOKBACKS = [['1h', 3600], ['6h', 6 * 3600], ['24h', 86400], ['2d', 2 * 86400], ['7d', 7 * 86400]];
 const SVG = 'http://www.w3.org/2000/svg';
@@ -64,7 +64,7 @@ function drawGraph(links, errors, onService) {
     const p = pos.get(n);
     const g = svg('g', {class: 'node', tabindex: 0, role: 'button', 'aria-label': `Service ${n}: show RED charts`,
       'data-service': n, transform: `translate(${p.x},${p.y})`},
-    svg('rect', {x: -60, y: -18, width: 120, height: 36, rx: 8, fill: serviceColor(n)}),
+    svg('rect', {x: -60, y: -18, width: 120, height: 36, rx: 8, fill: serviceColor(n), class: 'node-box'}),
     svg('text', {'text-anchor': 'middle', y: 5}, n.length > 16 ? `${n.slice(0, 15)}…` : n));
     g.addEventListener('click', () => onService(n));
     g.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); onService(n); } });
@@ -119,11 +119,20 @@ async function redCharts(el, service, lookbackS) {
     return h('figure', {}, h('figcaption', {}, title, ' ',
       h('a', {href: searchUrl(endMs - lookbackS * 1000, endMs, extra)}, 'traces')), div);
   };
-  // Plotted after the figures are in the page, so plotly sizes each chart to its grid cell; the x axis
-  // always spans the whole time range, so a single point still sits at its time.
-  const plot = ([div, data, extra]) => Plotly.newPlot(div, data, {margin: {l: 50, r: 10, t: 24, b: 30}, height: 190,
+  // Plotted after the figures are in the page, so plotly sizes each chart to its grid cell. The x axis
+  // spans the whole time range plus a little room at both ends, so a point at the first or last step
+  // (or a single point) is drawn whole instead of half cut off at the edge; RED values are never negative,
+  // so y starts at 0, and an all-zero series gets 0..1 instead of plotly's -1..1.
+  const padMs = Math.max(stepMs / 2, lookbackS * 1000 * 0.03);
+  const yAxis = (data) => {
+    const max = Math.max(0, ...data.flatMap((d) => d.y.filter(Number.isFinite)));
+    return max > 0 ? {rangemode: 'tozero'} : {range: [0, 1], rangemode: 'tozero'};
+  };
+  const plot = ([div, data, extra]) => Plotly.newPlot(div, data, themedLayout({
+    margin: {l: 50, r: 14, t: 24, b: 30}, height: 190,
     showlegend: data.length > 1, legend: {orientation: 'h', x: 0, y: 1, yanchor: 'bottom'},
-    xaxis: {type: 'date', range: [new Date(endMs - lookbackS * 1000), new Date(endMs)]}},
+    xaxis: {type: 'date', range: [new Date(endMs - lookbackS * 1000 - padMs), new Date(endMs + padMs)]},
+    yaxis: yAxis(data)}),
   {displaylogo: false, responsive: true}).then(() => div.on('plotly_click', (ev) => {
     if (!ev.points.length) return;
     // Each point aggregates the step that ends at it: open the traces of that window.
@@ -131,7 +140,7 @@ async function redCharts(el, service, lookbackS) {
     navigate(searchUrl(at - stepMs, at, extra));
   }));
   const line = (points, extra = {}) => ({x: points.map((p) => p.t), y: points.map((p) => p.v), type: 'scatter',
-    mode: 'lines+markers', ...extra});
+    mode: 'lines+markers', cliponaxis: false, ...extra});
   const callPoints = series(calls).map((p) => ({t: p.t, v: p.v * 60}));
   const errorPoints = series(errors).map((p) => ({t: p.t, v: p.v * 100}));
   el.replaceChildren(h('h2', {}, `RED: ${service}`),

@@ -2,8 +2,8 @@
 // back button restores the previous search.
 import {getOperations, getServices, searchTraces} from './api.js';
 import {summarize} from './trace-model.js';
-import {announce, errorBox, fmtDuration, fmtTime, h, loadPlotly, navigate, parseLogfmt, serviceColor}
-  from './util.js';
+import {announce, errorBox, fmtDuration, h, loadPlotly, navigate, parseLogfmt, refreshTimes, relativeTime,
+  serviceChip, serviceColor, themedLayout} from './util.js';
 
 const LOOKBACKS = [['15m', 'Last 15 minutes', 15 * 60], ['1h', 'Last hour', 3600], ['6h', 'Last 6 hours', 6 * 3600],
   ['24h', 'Last 24 hours', 86400], ['2d', 'Last 2 days', 2 * 86400], ['7d', 'Last 7 days', 7 * 86400],
@@ -100,10 +100,10 @@ async function drawScatter(el, summaries) {
       line: {width: list.map((s) => (s.errorCount ? 2 : 0)), color: '#d62728'}},
     hovertemplate: '%{text}<br>%{y:.2f} ms<extra></extra>',
   }));
-  await Plotly.newPlot(el, traces, {
+  await Plotly.newPlot(el, traces, themedLayout({
     margin: {l: 60, r: 10, t: 10, b: 40}, height: 220, yaxis: {title: {text: 'duration (ms)'}},
     showlegend: true, legend: {orientation: 'h', y: -0.25},
-  }, {displaylogo: false, responsive: true});
+  }), {displaylogo: false, responsive: true});
   el.on('plotly_click', (ev) => { if (ev.points.length) navigate(`/trace/${ev.points[0].customdata}`); });
 }
 
@@ -118,9 +118,8 @@ function resultRow(s, selected, onToggle) {
     h('div', {class: 'result-meta'},
       h('span', {}, `${s.spanCount} spans`),
       s.errorCount ? h('span', {class: 'badge error-badge'}, `${s.errorCount} errors`) : null,
-      h('span', {class: 'muted'}, fmtTime(s.start)),
-      h('span', {class: 'services'}, s.services.map((x) =>
-        h('span', {class: 'svc-chip', style: `border-color:${serviceColor(x.name)}`}, `${x.name} (${x.count})`)))));
+      h('span', {class: 'muted'}, relativeTime(s.start)),
+      h('span', {class: 'services'}, s.services.map((x) => serviceChip(x.name, x.count)))));
 }
 
 function renderResults(el, summaries, state) {
@@ -164,8 +163,15 @@ export async function render(root, _params, query) {
   side.append(buildForm(state, services));
   if (!query.get('run') && !state.service && !state.tags && !state.operation) {
     results.append(h('p', {class: 'muted'}, 'Choose a service (or none, for all services) and press Find traces.'));
-    return;
+    return undefined;
   }
+  // "3 min ago" goes stale while the page stays open: refresh the relative times twice a minute.
+  const timer = setInterval(() => refreshTimes(results), 30_000);
+  await runSearch(results, state);
+  return () => clearInterval(timer);
+}
+
+async function runSearch(results, state) {
   const win = timeWindow(state);
   const tags = parseLogfmt(state.tags);
   results.append(h('p', {class: 'muted'}, 'Searching…'));

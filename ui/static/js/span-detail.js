@@ -6,7 +6,7 @@ function kvTable(caption, items) {
   if (!items.length) return h('p', {class: 'muted'}, `No ${caption.toLowerCase()}.`);
   return h('table', {class: 'kv'}, h('caption', {}, caption),
     h('tbody', {}, items.map((t) => h('tr', {},
-      h('th', {scope: 'row'}, t.key),
+      h('th', {scope: 'row', title: t.key}, breakableKey(t.key)),
       h('td', {class: `kv-${t.type || 'string'}`}, formatValue(t.value))))));
 }
 
@@ -20,16 +20,30 @@ function section(title, ...content) {
   return h('section', {class: 'detail-section'}, h('h3', {}, title), ...content);
 }
 
+const REF_LABELS = {FOLLOWS_FROM: 'follows from', CHILD_OF: 'child of'};
+
 function linkItem(ref, model, onSpan) {
   const local = ref.traceID === model.raw.traceID || ref.traceID === model.traceID;
   const target = local ? model.spans.find((s) => s.spanID === ref.spanID) : null;
-  const label = `${ref.refType || 'LINK'} ${ref.traceID ? `${ref.traceID.slice(0, 16)}… / ` : ''}${ref.spanID}`;
+  const kind = h('span', {class: 'link-kind'}, REF_LABELS[ref.refType] || 'link');
+  const ids = `${local ? 'this trace' : `trace ${ref.traceID}`} · span ${ref.spanID}`;
   if (target) {
-    return h('li', {}, h('button', {type: 'button', class: 'link-button', onclick: () => onSpan(target.index)},
-      `${label} (${target.service}: ${target.name})`));
+    return h('li', {dataset: {refType: ref.refType || ''}}, kind, ' ',
+      h('button', {type: 'button', class: 'link-button', onclick: () => onSpan(target.index)},
+        `${target.service}: ${target.name}`), h('span', {class: 'muted mono'}, ` ${ids}`));
   }
-  // A link into another trace opens that trace.
-  return h('li', {}, h('a', {href: `/trace/${ref.traceID}`}, label));
+  // A link into another trace opens that trace with the linked span selected.
+  const href = `/trace/${encodeURIComponent(ref.traceID)}?${new URLSearchParams({span: ref.spanID})}`;
+  return h('li', {dataset: {refType: ref.refType || ''}}, kind, ' ', h('a', {href, class: 'mono'}, ids));
+}
+
+/** Break opportunities after the separators of dotted keys (telemetry.sdk.language), so a narrow
+ * column wraps a key between its parts, never inside one. */
+function breakableKey(key) {
+  const parts = String(key).split(/(?<=[._\-/:])/);
+  const out = [];
+  parts.forEach((p, i) => { if (i) out.push(h('wbr')); out.push(p); });
+  return out;
 }
 
 /** Render the detail of span `index` into `el`. `onSpan(i)` jumps to another span of this trace. */

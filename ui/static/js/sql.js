@@ -1,7 +1,7 @@
 // SQL console (/sql): editor, the `spans` schema beside it, example queries, a results table and a
 // plotly chart builder. The query text is kept in the URL so a console state can be shared.
 import {runSql} from './api.js';
-import {errorBox, h, loadPlotly} from './util.js';
+import {errorBox, h, loadPlotly, themedLayout} from './util.js';
 
 const EXAMPLES = [
   ['Spans per service', 'SELECT service_name, count(*) AS spans, avg(duration_ms) AS avg_ms\nFROM spans\n' +
@@ -47,19 +47,30 @@ async function loadSchema(el) {
     h('ul', {class: 'schema'}, HELPERS.map((x) => h('li', {}, h('code', {}, x)))));
 }
 
+// Longer cells are cut at this many characters in the table; the full value is the cell's tooltip.
+const CELL_CHARS = 80;
+
+function textCell(text, cls) {
+  // CSS truncates to the column width as well; the title carries the full value for both cases.
+  return h('td', {class: cls, title: text.length > 20 ? text : undefined},
+    text.length > CELL_CHARS ? `${text.slice(0, CELL_CHARS)}…` : text);
+}
+
 function cell(v, column) {
   if (v === null || v === undefined) return h('td', {class: 'null'}, 'NULL');
   // Trace IDs link to their trace, so a query result is a starting point for investigation.
   if (/trace_id$/.test(column) && typeof v === 'string' && /^[0-9a-f]{16,32}$/.test(v)) {
     return h('td', {}, h('a', {href: `/trace/${v}`, class: 'mono'}, v));
   }
-  if (typeof v === 'object') return h('td', {}, JSON.stringify(v));
-  return h('td', {class: typeof v === 'number' ? 'num' : undefined}, String(v));
+  if (typeof v === 'object') return textCell(JSON.stringify(v));
+  return textCell(String(v), typeof v === 'number' ? 'num' : undefined);
 }
 
 function resultTable(res) {
   const rows = res.rows.slice(0, SHOW_ROWS);
-  return h('div', {class: 'table-scroll'}, h('table', {class: 'data sql-results'},
+  // The table scrolls inside its own box, both ways: a wide SELECT * must not widen the page.
+  return h('div', {class: 'table-scroll sql-scroll', tabindex: 0, role: 'region', 'aria-label': 'Result rows'},
+    h('table', {class: 'data sql-results'},
     h('caption', {}, `${res.rows.length} rows${res.truncated ? ' (truncated by the server)' : ''}` +
       `${res.rows.length > SHOW_ROWS ? `, first ${SHOW_ROWS} shown` : ''} in ${Number(res.elapsed_ms).toFixed(1)} ms`),
     h('thead', {}, h('tr', {}, res.columns.map((c) => h('th', {scope: 'col'}, c)))),
@@ -82,9 +93,9 @@ function chartBuilder(res) {
     const data = type.value === 'histogram' ? [{type: 'histogram', x: xs}]
       : [{type: type.value === 'bar' ? 'bar' : 'scatter', mode: type.value === 'line' ? 'lines+markers' : 'markers',
         x: xs, y: ys}];
-    await Plotly.newPlot(plot, data, {margin: {l: 60, r: 10, t: 10, b: 60}, height: 320,
+    await Plotly.newPlot(plot, data, themedLayout({margin: {l: 60, r: 10, t: 10, b: 60}, height: 320,
       xaxis: {title: {text: res.columns[Number(x.value)]}},
-      yaxis: {title: {text: type.value === 'histogram' ? 'count' : res.columns[Number(y.value)]}}},
+      yaxis: {title: {text: type.value === 'histogram' ? 'count' : res.columns[Number(y.value)]}}}),
     {displaylogo: false, responsive: true});
     plot.dataset.drawn = type.value;
   };

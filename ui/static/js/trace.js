@@ -2,8 +2,9 @@
 import {getTrace} from './api.js';
 import {flameGraph} from './flame.js';
 import {renderDetail} from './span-detail.js';
+import {traceGraph} from './trace-graph.js';
 import {buildTrace, statistics} from './trace-model.js';
-import {announce, download, fmtDuration, fmtTime, h, serviceColor, sortableTable} from './util.js';
+import {announce, download, errorBox, fmtDuration, fmtTime, h, serviceChip, sortableTable} from './util.js';
 import {Waterfall} from './waterfall.js';
 
 const JSON_PREVIEW_LIMIT = 2_000_000;
@@ -20,8 +21,7 @@ function header(model, source) {
       h('dt', {}, 'Depth'), h('dd', {}, String(model.maxDepth + 1)),
       h('dt', {}, 'Errors'), h('dd', {}, String(model.errorCount)),
       source ? [h('dt', {}, 'Source'), h('dd', {}, source)] : null),
-    h('p', {class: 'services'}, model.services.map((s) =>
-      h('span', {class: 'svc-chip', style: `border-color:${serviceColor(s.name)}`}, `${s.name} (${s.count})`)),
+    h('p', {class: 'services'}, model.services.map((s) => serviceChip(s.name, s.count)),
     source ? null : h('a', {class: 'sql-link', href: `/sql?${new URLSearchParams({q: traceSql(model.traceID)})}`},
       'Query this trace in SQL')));
 }
@@ -89,38 +89,47 @@ function tabs(panels) {
   return {el: h('div', {}, list, area), show};
 }
 
-/** Render an already-loaded Jaeger trace (used by /trace, /open and compare). Returns a cleanup. */
-export function renderTraceData(root, trace, {source} = {}) {
+/** Render an already-loaded Jaeger trace (used by /trace, /open and compare). Returns a cleanup.
+ * `span` (a span ID, from /trace/{id}?span=...) is selected and scrolled to once the rows are drawn. */
+export function renderTraceData(root, trace, {source, span} = {}) {
   const t0 = performance.now();
   const model = buildTrace(trace);
   const detail = h('aside', {class: 'span-detail', hidden: true, 'aria-labelledby': 'detail-title'});
   let waterfall = null;
   let tabSet = null;
-  const selectSpan = (i) => {
-    renderDetail(detail, model, i, (j) => { tabSet.show(0); waterfall.reveal(j); waterfall.select(j); });
-  };
+  const showSpan = (j) => { tabSet.show(0); waterfall.reveal(j); waterfall.select(j); };
+  const selectSpan = (i) => renderDetail(detail, model, i, showSpan);
   waterfall = new Waterfall(model, {onSelect: selectSpan});
   tabSet = tabs([
     ['timeline', 'Timeline', () => h('div', {class: 'timeline-layout'}, waterfall.el, detail)],
+    ['graph', 'Trace graph', () => traceGraph(model, showSpan)],
     ['stats', 'Statistics', () => statsTable(model)],
-    ['flame', 'Flame graph', () => flameGraph(model, (i) => { tabSet.show(0); waterfall.reveal(i); waterfall.select(i); })],
+    ['flame', 'Flame graph', () => flameGraph(model, showSpan)],
     ['json', 'JSON', () => jsonView(model)],
   ]);
-  root.replaceChildren(h('div', {class: 'trace-page', dataset: {traceId: model.traceID}}, header(model, source),
-    tabSet.el));
+  const page = h('div', {class: 'trace-page', dataset: {traceId: model.traceID}}, header(model, source), tabSet.el);
+  root.replaceChildren(page);
   // Exposed for tests and the benchmark: the model behind the virtual rows, and when it became usable.
   window.spanlakeTrace = {model, waterfall, buildMs: performance.now() - t0};
   requestAnimationFrame(() => {
     waterfall.renderRows();
-    root.querySelector('.trace-page').dataset.ready = 'true';
+    const target = span ? model.spans.find((s) => s.spanID === span) : null;
+    if (target) showSpan(target.index);
+    else if (span) page.querySelector('.trace-head').append(errorBox(`Span ${span} is not in this trace.`));
+    page.dataset.ready = 'true';
     announce(`Trace with ${model.spans.length} spans loaded`);
+    // The frame after the rows were drawn begins once they are painted: that is the first paint.
+    requestAnimationFrame(() => {
+      window.spanlakeTrace.paintedAt = performance.now();
+      performance.mark('spanlake:waterfall-painted');
+    });
   });
   return () => waterfall.destroy();
 }
 
-export async function render(root, [traceId]) {
+export async function render(root, [traceId], query) {
   root.append(h('p', {class: 'muted'}, `Loading trace ${traceId}…`));
   const trace = await getTrace(traceId);
   document.title = `Trace ${traceId} · spanlake`;
-  return renderTraceData(root, trace);
+  return renderTraceData(root, trace, {span: query ? query.get('span') : null});
 }

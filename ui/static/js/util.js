@@ -47,21 +47,82 @@ export function fmtTime(us) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-// A fixed palette with good contrast on white.
+// A fixed palette that reads on both the light and the dark theme.
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf',
   '#bcbd22', '#7f7f7f', '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173', '#3182bd', '#e6550d'];
 
-const assigned = new Map();
-
-/** A colour per service, handed out in order of first use: within a page load a service keeps its
- * colour across views, and the first 16 services never share one (hashing names collides too often). */
-export function serviceColor(name) {
-  let color = assigned.get(name);
-  if (!color) {
-    color = PALETTE[assigned.size % PALETTE.length];
-    assigned.set(name, color);
+/** FNV-1a over the UTF-16 code units: cheap, stable across pages, reloads and browsers. */
+function hashName(name) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return color;
+  return hash;
+}
+
+/** The one colour of a service, everywhere: keyed by the service name alone, never by the order in
+ * which a page happens to meet its services (that made frontend orange on one page, blue on the next). */
+export function serviceColor(name) {
+  return PALETTE[hashName(String(name || '')) % PALETTE.length];
+}
+
+/** A service's name with its colour (and span count), as every page shows it. */
+export function serviceChip(name, count) {
+  return h('span', {class: 'svc-chip', style: `border-color:${serviceColor(name)}`, dataset: {service: name}},
+    count === undefined ? name : `${name} (${count})`);
+}
+
+const RELATIVE_UNITS = [['year', 365 * 86400], ['month', 30 * 86400], ['day', 86400], ['hour', 3600],
+  ['min', 60], ['s', 1]];
+
+/** "3 min ago" (or "in 2 min" for clock skew) for an epoch time in µs, relative to `nowMs`. */
+export function fmtRelative(us, nowMs = Date.now()) {
+  const seconds = Math.round((nowMs - us / 1000) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 5) return 'just now';
+  for (const [unit, size] of RELATIVE_UNITS) {
+    if (abs >= size) {
+      const n = Math.floor(abs / size);
+      const label = unit === 'min' || unit === 's' ? unit : `${unit}${n === 1 ? '' : 's'}`;
+      return seconds >= 0 ? `${n} ${label} ago` : `in ${n} ${label}`;
+    }
+  }
+  return 'just now';
+}
+
+/** A <time> showing the relative time, the absolute local time on hover; kept fresh by refreshTimes. */
+export function relativeTime(us) {
+  return h('time', {class: 'rel-time', datetime: new Date(us / 1000).toISOString(), title: fmtTime(us),
+    dataset: {us: String(us)}}, fmtRelative(us));
+}
+
+/** Re-render every relative time under `root` (called on a timer by the pages that show them). */
+export function refreshTimes(root) {
+  const now = Date.now();
+  for (const el of root.querySelectorAll('time.rel-time')) el.textContent = fmtRelative(Number(el.dataset.us), now);
+}
+
+/** Colours of the current theme, for what CSS cannot reach (plotly charts, canvases). */
+export function themeColors() {
+  const css = getComputedStyle(document.documentElement);
+  const get = (name) => css.getPropertyValue(name).trim();
+  return {fg: get('--fg'), muted: get('--muted'), bg: get('--bg'), panel: get('--panel'), line: get('--line'),
+    grid: get('--grid'), critical: get('--critical'), error: get('--error')};
+}
+
+/** The plotly layout parts that follow the theme: transparent backgrounds, theme text and grid. */
+export function plotlyTheme() {
+  const c = themeColors();
+  const axis = {gridcolor: c.grid, zerolinecolor: c.line, linecolor: c.line, color: c.fg};
+  return {paper_bgcolor: 'rgba(0,0,0,0)', plot_bgcolor: 'rgba(0,0,0,0)', font: {color: c.fg},
+    xaxis: axis, yaxis: axis};
+}
+
+/** Merge the theme into a plotly layout (axis settings given by the caller win). */
+export function themedLayout(layout) {
+  const t = plotlyTheme();
+  return {...t, ...layout, xaxis: {...t.xaxis, ...(layout.xaxis || {})}, yaxis: {...t.yaxis, ...(layout.yaxis || {})}};
 }
 
 let plotlyPromise = null;

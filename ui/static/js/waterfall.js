@@ -6,6 +6,10 @@ import {fmtDuration, h, serviceColor} from './util.js';
 const ROW_HEIGHT = 24;
 const OVERSCAN = 12;
 const MAX_INDENT_LEVELS = 40;
+// Rows a trace opens with. Virtual rows scroll at the same speed at any count, but a person cannot
+// read 100,000 rows and every expand, search and minimap redraw walks them all; past this budget the
+// deepest levels that do not fit start collapsed, each parent showing how many spans it hides.
+export const ROW_BUDGET = 10_000;
 
 export class Waterfall {
   constructor(model, {onSelect, idPrefix = 'wf'} = {}) {
@@ -19,10 +23,27 @@ export class Waterfall {
     this.selected = -1;
     this.focusRow = 0;
     this.frame = 0;
+    this.rowCache = new Map(); // row number -> its element, while it stays in view
     this.zoom = {start: model.start, end: model.end}; // the time window the bars are drawn against (µs)
+    this.collapseToBudget(ROW_BUDGET);
     this.build();
     this.renderAxis();
     this.recompute();
+  }
+
+  /** Show whole depth levels while they fit in `budget` rows; the parents on the last level shown
+   * start collapsed. A trace within the budget opens fully expanded. */
+  collapseToBudget(budget) {
+    const {spans} = this.model;
+    if (spans.length <= budget) return;
+    const perDepth = [];
+    for (const s of spans) perDepth[s.depth] = (perDepth[s.depth] || 0) + 1;
+    let rows = 0;
+    let depth = 0;
+    while (depth < perDepth.length && rows + perDepth[depth] <= budget) rows += perDepth[depth++];
+    const cut = Math.max(0, depth - 1);
+    for (const s of spans) if (s.depth === cut && s.children.length) this.collapsed[s.index] = 1;
+    this.autoCollapsed = true;
   }
 
   build() {
@@ -44,13 +65,14 @@ export class Waterfall {
         this.nextMatch(e.shiftKey ? -1 : 1);
       }
     });
+    this.shownNote = h('span', {class: 'wf-shown', 'aria-live': 'polite'});
     const toolbar = h('div', {class: 'wf-toolbar'}, this.search, this.matchInfo,
       h('button', {type: 'button', onclick: () => this.nextMatch(-1), 'aria-label': 'Previous match'}, '↑'),
       h('button', {type: 'button', onclick: () => this.nextMatch(1), 'aria-label': 'Next match'}, '↓'),
       h('button', {type: 'button', onclick: () => this.collapseAll()}, 'Collapse all'),
       h('button', {type: 'button', onclick: () => this.expandAll()}, 'Expand all'),
       this.resetZoom = h('button', {type: 'button', disabled: true, onclick: () => this.setZoom(m.start, m.end)},
-        'Reset zoom'),
+        'Reset zoom'), this.shownNote,
       h('span', {class: 'legend'}, h('span', {class: 'legend-critical'}), 'critical path',
         h('span', {class: 'legend-error'}), 'error'));
     this.minimap = h('canvas', {class: 'wf-minimap-canvas', height: 48, 'aria-hidden': 'true'});
@@ -66,11 +88,15 @@ export class Waterfall {
     this.viewport = h('div', {class: 'wf-viewport', role: 'treegrid', tabindex: 0,
       'aria-label': `Trace waterfall, ${m.spans.length} spans`, 'aria-colcount': 2,
       'data-total-spans': m.spans.length}, this.spacer);
-    this.viewport.addEventListener('scroll', () => this.schedule());
+    this.viewport.addEventListener('scroll', () => this.schedule(false));
     this.viewport.addEventListener('keydown', (e) => this.onKey(e));
     this.viewport.addEventListener('click', (e) => this.onClick(e));
     this.el = h('div', {class: 'waterfall'}, toolbar, minimap, header, this.viewport);
-    this.resizeObserver = new ResizeObserver(() => { this.drawMinimap(); this.schedule(); });
+    this.resizeObserver = new ResizeObserver(() => {
+      this.timelineWidth = this.axis.clientWidth;
+      this.drawMinimap();
+      this.schedule();
+    });
     this.resizeObserver.observe(this.viewport);
   }
 
@@ -94,11 +120,18 @@ export class Waterfall {
     this.spacer.style.height = `${k * ROW_HEIGHT}px`;
     this.viewport.setAttribute('aria-rowcount', String(k));
     this.viewport.dataset.visibleRows = String(k);
+    const total = spans.length;
+    this.shownNote.textContent = k < total ? `${k.toLocaleString('en')} of ${total.toLocaleString('en')} spans shown` +
+      `${this.autoCollapsed ? ' (large trace: deeper levels collapsed)' : ''}` : '';
     this.drawMinimap();
     this.schedule();
   }
 
-  schedule() {
+  /** Draw on the next frame. `rowsChanged` (the default) means the rows' content changed (selection,
+   * focus, search, zoom, collapse, width): they are rebuilt. A plain scroll keeps the rows still in view
+   * and only builds the ones scrolling in, so a small scroll step touches a handful of elements. */
+  schedule(rowsChanged = true) {
+    if (rowsChanged) this.rowCache.clear();
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => { this.frame = 0; this.renderRows(); });
   }
@@ -109,8 +142,22 @@ export class Waterfall {
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
     const nodes = [];
-    for (let r = first; r < last; r++) nodes.push(this.row(r));
-    this.spacer.replaceChildren(...nodes);
+    const cache = new Map();
+    for (let r = first; r < last; r++) {
+      const el = this.rowCache.get(r) || this.row(r);
+      cache.set(r, el);
+      nodes.push(el);
+    }
+    this.rowCache = cache;
+    const keep = new Set(nodes);
+    for (const el of [...this.spacer.children]) if (!keep.has(el)) el.remove();
+    // Insert the new rows where they belong, so the DOM order stays the row order (for screen readers).
+    let prev = null;
+    for (const el of nodes) {
+      const at = prev ? prev.nextSibling : this.spacer.firstChild;
+      if (el !== at) this.spacer.insertBefore(el, at);
+      prev = el;
+    }
     const active = this.rows.length ? `${this.idPrefix}-row-${this.rows[this.focusRow]}` : '';
     if (active) this.viewport.setAttribute('aria-activedescendant', active);
     const total = this.rows.length * ROW_HEIGHT || 1;
@@ -147,13 +194,27 @@ export class Waterfall {
       collapsed ? '▸' : '▾') : h('span', {class: 'wf-toggle-pad'}),
       h('span', {class: 'wf-svc-mark', style: `background:${color}`}),
       h('span', {class: 'wf-svc'}, s.service), ' ', h('span', {class: 'wf-op'}, s.name),
-      collapsed ? h('span', {class: 'wf-hidden-count'}, ` +${s.size - 1}`) : null,
+      collapsed ? h('span', {class: 'wf-hidden-count', title: `${s.size - 1} spans below, collapsed`},
+        ` +${s.size - 1} span${s.size === 2 ? '' : 's'}`) : null,
       s.error ? h('span', {class: 'wf-err', 'aria-label': 'error'}, '!') : null,
       s.critical ? h('span', {class: 'visually-hidden'}, ' (critical path)') : null),
     h('div', {class: 'wf-timeline', role: 'gridcell'},
       h('div', {class: 'wf-bar', style: `left:${left}%;width:${width}%;background:${color}`}),
-      h('span', {class: 'wf-dur', style: left > 75 ? `right:${100 - left}%` : `left:${Math.max(0, left + width)}%`},
-        fmtDuration(s.duration))));
+      this.durationLabel(s.duration, left, width)));
+  }
+
+  /** The duration label goes right of the bar, else left of it, else inside it: never cut off by the
+   * timeline's edge, however narrow the column is (e.g. with the span detail panel open). */
+  durationLabel(duration, left, width) {
+    const text = fmtDuration(duration);
+    const total = this.timelineWidth || 600;
+    const labelPx = text.length * 7 + 8;
+    const from = Math.max(0, left); const to = Math.min(100, left + width);
+    let style; let cls = 'wf-dur';
+    if ((to / 100) * total + labelPx <= total) style = `left:${to}%`;
+    else if ((from / 100) * total >= labelPx) style = `right:${100 - from}%`;
+    else { style = `right:${100 - to}%`; cls += ' wf-dur-inside'; }
+    return h('span', {class: cls, style}, text);
   }
 
   renderAxis() {
@@ -258,11 +319,13 @@ export class Waterfall {
   }
 
   collapseAll() {
+    this.autoCollapsed = false;
     for (const s of this.model.spans) if (s.children.length) this.collapsed[s.index] = 1;
     this.recompute();
   }
 
   expandAll() {
+    this.autoCollapsed = false;
     this.collapsed.fill(0);
     this.recompute();
   }
