@@ -16,6 +16,13 @@ SEARCHES: list[tuple[str, str]] = [
     ("no_match", "search that matches nothing, 1 h"),
     ("slow", "spans slower than the service's p99, 1 h, limit 20"),
     ("percentiles", "p50/p99 duration per service and operation, 1 h (SQL)"),
+    # TraceQL through /tempo (issue 10); the peer answers the same questions in SQL, except the
+    # structural one, which would need a recursive ancestor walk.
+    ("traceql_service_name", "TraceQL {service && name}, last 15 min, limit 20"),
+    ("traceql_attribute", "TraceQL {span.attr = value}, any service, 1 h, limit 20"),
+    ("traceql_duration", "TraceQL {duration > 1s}, 1 h, limit 20"),
+    ("traceql_structural", "TraceQL {service} >> {status = error}, 1 h, limit 20"),
+    ("traceql_rate", "TraceQL rate() by (service) of all spans, 1 h, step 60 s"),
 ]
 SEARCH_RUNS = 10
 

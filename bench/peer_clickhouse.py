@@ -279,6 +279,16 @@ class Peer:
         )
         return {row[1] for row in spans}
 
+    def rate_by_service(self, start_ns: int, end_ns: int) -> list[list[Any]]:
+        """``{ } | rate() by (resource.service.name)`` with a 60 s step: one row per service."""
+        return self.sql(
+            f"SELECT ServiceName, groupArray((t, c)) FROM (SELECT ServiceName, "
+            f"toStartOfMinute(Timestamp) AS t, count() / 60 AS c FROM {DB}.otel_traces "
+            f"WHERE Timestamp >= fromUnixTimestamp64Nano({start_ns}) "
+            f"AND Timestamp <= fromUnixTimestamp64Nano({end_ns}) "
+            f"GROUP BY ServiceName, t) GROUP BY ServiceName"
+        )
+
     def percentiles(self, start_ns: int, end_ns: int) -> list[list[Any]]:
         return self.sql(
             f"SELECT ServiceName, SpanName, quantile(0.5)(Duration), quantile(0.99)(Duration), count() "
@@ -344,6 +354,15 @@ def queries(peer: Peer, manifest: Manifest, result: measure.Result) -> None:
             f"ServiceName = '{q.slow_service}' AND Duration > {q.slow_threshold_ns}", lo, hi
         ),
         "percentiles": lambda: peer.percentiles(lo, hi),
+        # The TraceQL rows' questions in SQL (the structural one is not asked: see measure.SEARCHES).
+        "traceql_service_name": lambda: peer.find_traces(
+            f"ServiceName = '{q.service}' AND SpanName = '{q.operation}'", q.recent_start_ns, hi
+        ),
+        "traceql_attribute": lambda: peer.find_traces(
+            f"SpanAttributes['{q.attr_key}'] = '{q.attr_value}'", lo, hi
+        ),
+        "traceql_duration": lambda: peer.find_traces("Duration > 1000000000", lo, hi),
+        "traceql_rate": lambda: peer.rate_by_service(lo, hi),
     }
     for key, call in searches.items():
         times, answer = measure.timed(call, measure.SEARCH_RUNS)

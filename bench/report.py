@@ -159,6 +159,11 @@ def answers(run: Run) -> list[str]:
         "attribute": min(20, int(q["attr_traces"])),
         "no_match": 0,
         "slow": min(20, int(q["slow_traces"])),
+        "traceql_service_name": min(20, int(q["recent_traces"])),
+        "traceql_attribute": min(20, int(q["attr_traces"])),
+        "traceql_duration": "up to 20",
+        "traceql_structural": "up to 20 (not asked of the peer)",
+        "traceql_rate": "one series per service",
     }
     lines = ["| answer | spanlake | ClickHouse peer | expected |", "|---|---:|---:|---:|"]
     found = [(r.searches_found if r else {}) for r in (run.spanlake, run.peer)]

@@ -245,10 +245,39 @@ def sql(server: Server, query: str) -> list[Any]:
     return body["rows"]  # type: ignore[no-any-return]
 
 
+def tempo(server: Server, path: str, params: dict[str, str], field: str) -> list[Any]:
+    status, body = server.get(f"/tempo/api/{path}", params)
+    if status != 200:
+        raise RuntimeError(f"GET /tempo/api/{path}?{urllib.parse.urlencode(params)}: HTTP {status}: {body!r}")
+    return body[field]  # type: ignore[no-any-return]
+
+
+def traceql_calls(server: Server, manifest: Manifest) -> dict[str, Callable[[], list[Any]]]:
+    q, s = manifest.searches, 10**9
+    hour = {"start": str(manifest.start_ns // s), "end": str(manifest.end_ns // s + 1), "limit": "20"}
+    recent = {**hour, "start": str(q.recent_start_ns // s)}
+
+    def search(params: dict[str, str], query: str) -> Callable[[], list[Any]]:
+        return functools.partial(tempo, server, "search", {**params, "q": query}, "traces")
+
+    rate = {"start": hour["start"], "end": hour["end"], "step": "60s",
+            "q": "{ } | rate() by (resource.service.name)"}
+    structural = f'{{ resource.service.name = "{q.service}" }} >> {{ status = error }}'
+    return {
+        "traceql_service_name": search(
+            recent, f'{{ resource.service.name = "{q.service}" && name = "{q.operation}" }}'),
+        "traceql_attribute": search(hour, f'{{ span.{q.attr_key} = "{q.attr_value}" }}'),
+        "traceql_duration": search(hour, "{ duration > 1s }"),
+        "traceql_structural": search(hour, structural),
+        "traceql_rate": functools.partial(tempo, server, "metrics/query_range", rate, "series"),
+    }  # fmt: skip
+
+
 def search_calls(server: Server, manifest: Manifest) -> dict[str, Callable[[], list[Any]]]:
     q, us = manifest.searches, 1000
     hour = {"start": str(manifest.start_ns // us), "end": str(manifest.end_ns // us + 1)}
     return {
+        **traceql_calls(server, manifest),
         "service_operation": functools.partial(search, server, {
             "service": q.service, "operation": q.operation, "limit": "20",
             "start": str(q.recent_start_ns // us), "end": hour["end"]}),

@@ -23,6 +23,7 @@ from spanlake.query.ids import TraceIDError
 from spanlake.query.params import ParamError
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.sql import SqlBusy, SqlError, SqlTimeout
+from spanlake.storage.traceql.errors import TOO_DEEP, TraceQLError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ def classify(exc: Exception, request: Request) -> ApiError:
         return ApiError(exc.status, exc.message)
     if isinstance(exc, ParamError | TraceIDError):
         return ApiError(400, str(exc))
+    if isinstance(exc, TraceQLError):  # syntax (with line and column), type or unsupported construct
+        return ApiError(400, exc.message)
+    if isinstance(exc, RecursionError):  # a query that parsed but nests too deeply to compile
+        return ApiError(400, TOO_DEEP)
     if isinstance(exc, RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
                              for e in exc.errors())

@@ -28,6 +28,7 @@ from spanlake.selftrace import SelfTracer
 from spanlake.storage.api import DEFAULT_TENANT, SpanReader, SpanWriter
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlResult, SqlTimeout
 from spanlake.storage.store import SegmentStore
+from spanlake.storage.traceql.engine import TraceQLEngine
 from spanlake.tenancy import FixedTenantWriter, TenantReader, current_tenant
 from spanlake.tls import TlsFiles
 from spanlake.ui import app as ui_app
@@ -183,7 +184,8 @@ def query_listeners(settings: Settings, store: SegmentStore, sec: Security, out:
     engine = TenantSqlEngine(reader, limits, settings)
     app = query_app.make_app(reader, lambda body: decode_otlp_json(body).spans,
                              extra_routers=[sql_api.router(engine), ui_app.router()],
-                             zipkin_autocomplete_keys=settings.autocomplete_keys)
+                             zipkin_autocomplete_keys=settings.autocomplete_keys,
+                             traceql=TraceQLEngine(reader))
     ui_app.install_not_found_page(app)  # unknown UI paths: the app's own 404 page
     out.http.append(HttpListener("query", sec.guard_http("query", app, query_right), settings.query_port))
     return engine

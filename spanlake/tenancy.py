@@ -14,13 +14,15 @@ worker threads that FastAPI and anyio run blocking code on (``anyio.to_thread`` 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from typing import Any
 
 import pyarrow as pa
 
 from spanlake.storage.api import DependencyLink, Operation, SpanWriter, StoreOverloaded, TraceQuery
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.segments import Segment
 from spanlake.storage.store import SegmentStore, TenantStore
 
 _tenant: ContextVar[str] = ContextVar("spanlake_tenant")
@@ -96,7 +98,8 @@ class FixedTenantWriter:
 
 
 class TenantReader:
-    """``SpanReader`` reading the current request's tenant only."""
+    """``SpanReader`` reading the current request's tenant only; also the TraceQL engine's
+    ``SqlSource``, so Tempo's API (and every search, which the engine runs) sees that tenant only."""
 
     def __init__(self, store: SegmentStore) -> None:
         self._store = store
@@ -130,3 +133,10 @@ class TenantReader:
     def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
                    services: Sequence[str] | None = None) -> pa.Table:
         return self._view().scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
+
+    def run_sql(self, sql: str, params: dict[str, Any], start_time_min_ns: int | None = None,
+                start_time_max_ns: int | None = None, trace_ids: Sequence[bytes] | None = None,
+                tables: Mapping[str, pa.Table] | None = None,
+                segment_filter: Callable[[Segment], bool] | None = None) -> pa.Table:
+        return self._view().reader.run_sql(sql, params, start_time_min_ns, start_time_max_ns, trace_ids,
+                                           tables, segment_filter)

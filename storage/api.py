@@ -1,6 +1,7 @@
 """The storage contract: one writer method, a small reader, and the value types they exchange.
 
-Every backend (the Parquet segment store, the in-memory reference store) implements both protocols
+Every backend (the Parquet segment store; in tests, the in-memory reference store of
+``tests/storage/memory.py``) implements both protocols
 and passes the same conformance suite (``tests/storage/test_conformance.py``).
 """
 

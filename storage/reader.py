@@ -8,7 +8,7 @@ parameters, never inside the SQL text.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -19,8 +19,11 @@ from spanlake.storage.api import DependencyLink, Operation, TraceQuery
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.search import SPECIAL_KEYS, build_filter
 from spanlake.storage.segments import END_TIME_SQL, Segment, segments_dataset, with_end_time
+from spanlake.storage.sql import store_unreadable
+from spanlake.storage.traceql import jaeger as jaeger_search
+from spanlake.storage.traceql.engine import TraceQLEngine
+from spanlake.storage.traceql.jaeger import SPECIAL_KEYS
 
 
 class Reader:
@@ -58,13 +61,10 @@ class Reader:
 
     # --- search --------------------------------------------------------------------------------
     def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
-        snap = self._snapshot()
-        segments = [s for s in snap.segments if _may_match(s, query)]
-        where = build_filter(query)
-        sql = (f"SELECT trace_id, max(start_time_unix_nano) AS latest FROM {{spans}} WHERE {where.sql} "
-               "GROUP BY trace_id ORDER BY latest DESC, trace_id LIMIT $limit")
-        rows = self._run(sql, snap, segments, {**where.params, "limit": max(0, query.search_depth)})
-        return [bytes(r[0]) for r in rows]
+        """A Jaeger search is a spanset filter of the TraceQL query model, run by its engine."""
+        spanset, lo, hi = jaeger_search.to_filter(query)
+        return TraceQLEngine(self).trace_ids(spanset, lo, hi, query.search_depth,
+                                             segment_filter=lambda s: _may_match(s, query))
 
     def get_services(self) -> list[str]:
         snap = self._snapshot()
@@ -109,6 +109,23 @@ class Reader:
             params["services"] = list(services)
         return self._arrow(f"SELECT {cols} FROM {{spans}} WHERE {cond}", snap, segments, params)
 
+    def run_sql(self, sql: str, params: dict[str, Any], start_time_min_ns: int | None = None,
+                start_time_max_ns: int | None = None, trace_ids: Sequence[bytes] | None = None,
+                tables: Mapping[str, pa.Table] | None = None,
+                segment_filter: Callable[[Segment], bool] | None = None) -> pa.Table:
+        """Run a SELECT of storage's own (the TraceQL engine's), ``{spans}`` standing for the spans.
+
+        Only segments that may hold spans starting in the window (and, given ``trace_ids``, one of
+        those traces, by the trace-ID sidecars; given ``segment_filter``, that it accepts) are read;
+        ``tables`` are registered by name.
+        """
+        snap = self._snapshot()
+        segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
+                    and (segment_filter is None or segment_filter(s))]
+        if trace_ids is not None:
+            segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
+        return self._arrow(sql, snap, segments, params, tables)
+
     # --- DuckDB plumbing -----------------------------------------------------------------------
     def _cursor(self, snap: Snapshot, segments: list[Segment]) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A cursor with the tail (and, off local disk, the segments) registered, and the SQL
@@ -131,18 +148,24 @@ class Reader:
         cur, spans = self._cursor(snap, segments)
         try:
             return cur.execute(sql.format(spans=spans), params).fetchall()
-        except duckdb.IOException as e:
-            raise _unavailable(e) from None
+        except duckdb.Error as e:
+            if store_unreadable(e):
+                raise _unavailable(e) from None
+            raise
         finally:
             cur.close()
 
-    def _arrow(self, sql: str, snap: Snapshot, segments: list[Segment],
-               params: dict[str, Any]) -> pa.Table:
+    def _arrow(self, sql: str, snap: Snapshot, segments: list[Segment], params: dict[str, Any],
+               tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
         cur, spans = self._cursor(snap, segments)
         try:
+            for name, table in (tables or {}).items():
+                cur.register(name, table)
             return cur.sql(sql.format(spans=spans), params=params).to_arrow_table()
-        except duckdb.IOException as e:
-            raise _unavailable(e) from None
+        except duckdb.Error as e:
+            if store_unreadable(e):
+                raise _unavailable(e) from None
+            raise
         finally:
             cur.close()
 

@@ -114,9 +114,9 @@ class SqlEngine:
         timer.start()
         try:
             table, truncated = _fetch(con, statement, limit)
-        except duckdb.IOException as e:
-            raise StorageUnavailable(f"cannot read the span store: {e}") from None
         except duckdb.Error as e:
+            if store_unreadable(e):
+                raise StorageUnavailable(f"cannot read the span store: {e}") from None
             if expired.is_set():
                 raise SqlTimeout(f"query interrupted: it ran past the {self.timeout_s:g} s time limit "
                                  "(sql_timeout)") from None
@@ -149,6 +149,14 @@ class SqlEngine:
                 con.close()
                 raise
         raise AssertionError("unreachable")
+
+
+def store_unreadable(e: duckdb.Error) -> bool:
+    """Whether DuckDB failed because the store could not be read: its own file reader's IOException,
+    or (on S3, where it scans pyarrow datasets) the Arrow stream's IOError, which it reports as
+    invalid input."""
+    return isinstance(e, duckdb.IOException) or (
+        isinstance(e, duckdb.InvalidInputException) and "failed: IOError:" in str(e))
 
 
 def check_query(query: str) -> str:

@@ -21,8 +21,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from spanlake.collector.formats.proto import collector_pb2, model_pb2
 from spanlake.collector.formats.thrift import TType
-from spanlake.collector.formats.thrift_write import TypedStruct, write_binary_struct
 from spanlake.storage.attributes import any_value_from_json, attr_value
+from tests.collector.formats.thrift_write import TypedStruct, write_binary_struct
 
 THRIFT_TAG_TYPES = {"STRING": 0, "DOUBLE": 1, "BOOL": 2, "LONG": 3, "BINARY": 4}
 # v1-model (proto) names -> Thrift TagType; the numbering differs between the two IDLs.

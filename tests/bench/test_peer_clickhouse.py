@@ -60,3 +60,11 @@ def test_percentiles_cover_every_service_and_operation(loaded):
     rows = peer.percentiles(manifest.start_ns, manifest.end_ns)
     assert sum(int(row[4]) for row in rows) == manifest.spans
     assert all(int(row[2]) <= int(row[3]) for row in rows)
+
+
+def test_rate_by_service_counts_every_span_once(loaded):
+    manifest, peer = loaded
+    rows = peer.rate_by_service(manifest.start_ns, manifest.end_ns)
+    assert {name for name, _ in rows} == set(manifest.services)
+    per_minute = [float(rate) for _, points in rows for _, rate in points]
+    assert sum(per_minute) * 60 == pytest.approx(manifest.spans)

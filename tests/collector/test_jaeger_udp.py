@@ -11,9 +11,9 @@ from typing import Literal
 import pyarrow as pa
 
 from spanlake.collector.formats.thrift import MessageType, TType
-from spanlake.collector.formats.thrift_write import write_binary_message, write_compact_message
 from spanlake.collector.jaeger_udp import AgentProtocol, start_agent_udp
 from spanlake.storage.api import SpanWriter
+from tests.collector.formats.thrift_write import write_binary_message, write_compact_message
 from tests.collector.jaeger_support import ListWriter, OverloadedWriter
 from tests.jaeger_model import thrift_batch
 from tests.paths import FIXTURES

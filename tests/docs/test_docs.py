@@ -228,10 +228,3 @@ def test_every_route_in_docs_is_served(page: Path, apps: dict[int, FastAPI]) -> 
     for method, path, port in _route_mentions(text):
         assert served(apps, method, path, port), f"{page.name}: {method} {path} (port {port}) is not served"
 
-
-def test_routes_listed_as_missing_for_grafana_are_still_missing(apps: dict[int, FastAPI]) -> None:
-    _, missing = _split_not_served(read("grafana.md"))
-    mentions = list(_route_mentions(missing))
-    assert len(mentions) >= 4  # Tempo's four (Zipkin's are served since the Zipkin read API)
-    for method, path, _ in mentions:
-        assert not served(apps, method, path), f"{path} is served now: update docs/grafana.md"

@@ -1,5 +1,6 @@
 """Scale-out on a real S3 store (SeaweedFS): collectors and query nodes as separate `spanlake serve`
-processes sharing one bucket; kill -9 under load; the object store going away during ingest."""
+processes sharing one bucket (read through the Jaeger, SQL and Tempo APIs, TraceQL included);
+kill -9 under load; the object store going away during ingest."""
 
 from __future__ import annotations
 
@@ -98,6 +99,33 @@ def test_two_collectors_and_two_query_nodes_share_one_bucket(
             reply = httpx.get(f"{query.query_url}/api/traces/{trace_id}", timeout=10)
             spans = reply.json()["data"][0]["spans"]
             assert len(spans) == (2 if trace_id in clients else 20) == len({s["spanID"] for s in spans})
+        _check_tempo(query, acked, clients)
+
+
+def _check_tempo(query: SpanlakeProcess, acked: set[str], clients: set[str]) -> None:
+    """Tempo's API on a query node reads the bucket: a TraceQL search (its filters compiled to DuckDB
+    over the segments in S3) and a trace by ID."""
+    now = int(time.time())
+    window = {"start": now - 3600, "end": now + 60, "limit": 1000}
+    base = f"{query.query_url}/tempo/api"
+
+    def search(q: str) -> set[str]:
+        reply = httpx.get(f"{base}/search", params={"q": q, **window}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return {t["traceID"] for t in reply.json()["traces"]}
+
+    # Every OTLP trace has a root op-0 with 19 children, spans 1, 4, 7... named op-1.
+    assert search('{ resource.service.name = "checkout" && span.i = 19 }') == acked
+    assert search('{ name = "op-0" } > { name = "op-1" }') == acked  # structural, per trace
+    sdk = search('{ resource.service.name = "otlp-sdk" && status = error }')
+    assert len(sdk) == 1 and sdk <= clients
+    assert search('{ resource.service.name = "nowhere" }') == set()
+    for trace_id in [*sorted(acked)[::20], *sdk]:
+        reply = httpx.get(f"{base}/v2/traces/{trace_id}", timeout=30)
+        assert reply.status_code == 200, reply.text
+        spans = [s for rs in reply.json()["trace"]["resourceSpans"] for ss in rs["scopeSpans"]
+                 for s in ss["spans"]]
+        assert len(spans) == (2 if trace_id in sdk else 20)
 
 
 def _jaeger_http(collector: SpanlakeProcess) -> str:

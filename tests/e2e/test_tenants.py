@@ -1,5 +1,7 @@
 """Two tenants send the same trace ID to a real ``spanlake serve``; each sees only its own spans
-through every read API: Jaeger v1 and v3, SPM, dependencies, SQL and the UI's data calls.
+through every read API: Jaeger v1 and v3, SPM, dependencies, SQL, the UI's data calls, Tempo's API
+(trace by ID, TraceQL search, tag values, TraceQL metrics) and Zipkin's (including a bare-word
+``annotationQuery``, which the TraceQL engine runs like every search).
 
 Run twice: with a tokens file (the tenant comes from the token) and without (from X-Scope-OrgID)."""
 
@@ -109,6 +111,48 @@ def views(server: SpanlakeProcess, mode: str, tenant: str) -> dict[str, set[str]
                      headers=headers(mode, tenant), timeout=30)
     assert sql.status_code == 200, sql.text
     out["sql"] = {row[0] for row in sql.json()["rows"]}
+    out.update(tempo_views(server, mode, tenant))
+    out.update(zipkin_views(server, mode, tenant))
+    return out
+
+
+def tempo_views(server: SpanlakeProcess, mode: str, tenant: str) -> dict[str, set[str]]:
+    """What ``tenant`` sees through Tempo's API under /tempo (as Grafana's Tempo data source calls it)."""
+    suffix, other = TENANTS[tenant], "b" if TENANTS[tenant] == "a" else "a"
+    window = {"start": NOW_NS // 10**9 - 3600, "end": NOW_NS // 10**9 + 3600}
+    out: dict[str, set[str]] = {}
+    trace = api(server, mode, tenant, f"/tempo/api/v2/traces/{TRACE_ID.hex()}")["trace"]
+    out["tempo trace"] = {a["value"]["stringValue"] for rs in trace["resourceSpans"]
+                          for a in rs["resource"]["attributes"] if a["key"] == "service.name"}
+    found = api(server, mode, tenant, "/tempo/api/search", q="{}", **window)["traces"]
+    out["tempo search"] = {svc for t in found for svc in t["serviceStats"]}
+    assert api(server, mode, tenant, "/tempo/api/search",
+               q=f'{{resource.service.name = "frontend-{other}"}}', **window)["traces"] == []
+    structural = api(server, mode, tenant, "/tempo/api/search",
+                     q=f'{{resource.service.name = "frontend-{suffix}"}} > {{kind = server}}', **window)
+    out["tempo structural"] = {svc for t in structural["traces"] for svc in t["serviceStats"]}
+    values = api(server, mode, tenant, "/tempo/api/v2/search/tag/resource.service.name/values", **window)
+    out["tempo tag values"] = {v["value"] for v in values["tagValues"]}
+    rates = api(server, mode, tenant, "/tempo/api/metrics/query_range",
+                q="{} | rate() by (resource.service.name)", step="60s", **window)
+    out["tempo metrics"] = {label["value"]["stringValue"] for s in rates["series"] for label in s["labels"]
+                            if label["key"] == "resource.service.name"}
+    return out
+
+
+def zipkin_views(server: SpanlakeProcess, mode: str, tenant: str) -> dict[str, set[str]]:
+    """What ``tenant`` sees through Zipkin's read API (under /zipkin on the query port)."""
+    suffix = TENANTS[tenant]
+    window = {"endTs": NOW_NS // 10**6 + 60_000, "lookback": 3_600_000}
+    out: dict[str, set[str]] = {}
+    trace = api(server, mode, tenant, f"/zipkin/api/v2/trace/{TRACE_ID.hex()}")
+    out["zipkin trace"] = {s["localEndpoint"]["serviceName"] for s in trace}
+    out["zipkin services"] = set(api(server, mode, tenant, "/zipkin/api/v2/services"))
+    found = api(server, mode, tenant, "/zipkin/api/v2/traces", serviceName=f"frontend-{suffix}", **window)
+    out["zipkin search"] = {s["localEndpoint"]["serviceName"] for t in found for s in t}
+    # A bare word: spans with an annotation so named or a tag with that key (here every span's).
+    marked = api(server, mode, tenant, "/zipkin/api/v2/traces", annotationQuery="service.name", **window)
+    out["zipkin annotationQuery"] = {s["localEndpoint"]["serviceName"] for t in marked for s in t}
     return out
 
 

@@ -1,6 +1,7 @@
 """Tenants on object storage: a collector and a separate query node share a SeaweedFS bucket; two
-tenants send the same trace ID (X-Scope-OrgID), each sees only its own spans through the Jaeger APIs
-and SQL of the query node, and each tenant's objects sit under ``tenant=NAME/`` in the bucket."""
+tenants send the same trace ID (X-Scope-OrgID), each sees only its own spans through every read API of
+the query node (Jaeger, SQL, Zipkin, and Tempo's: trace by ID, TraceQL search, tag values, metrics,
+all read from the bucket), and each tenant's objects sit under ``tenant=NAME/`` in the bucket."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def test_tenants_are_separate_in_the_bucket_and_through_a_query_node(
         mine = {f"frontend-{suffix}", f"backend-{suffix}"}
         # The query node ingested nothing: all it sees comes from listing the bucket.
         seen = eventually(lambda t=tenant: views(query, "org-id", t))
+        assert {"tempo trace", "tempo search", "tempo structural", "tempo tag values",
+                "tempo metrics", "sql", "v1 search", "zipkin search"} <= set(seen)
         for name, services in seen.items():
             expected = {"spm": {f"frontend-{suffix}"}, "v1 operations": {f"op-{suffix}"}}.get(name, mine)
             assert services == expected, (tenant, name, services)

@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from spanlake.collector.formats.proto import collector_pb2, model_pb2
 from spanlake.collector.formats.proto.zipkin import ListOfSpans
 from spanlake.collector.formats.thrift import MessageType, TType
-from spanlake.collector.formats.thrift_write import write_binary_message, write_compact_message
+from tests.collector.formats.thrift_write import write_binary_message, write_compact_message
 from tests.collector.zipkin_payloads import thrift_bytes
 from tests.e2e.otlp_build import SpanSpec, build_request
 from tests.jaeger_model import thrift_batch, thrift_batch_bytes

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.query import apiv3, jaeger_api, spm
 from spanlake.storage.attributes import attrs
-from spanlake.storage.memory import MemoryStore
 from spanlake.storage.rows import spans_table
 from tests.paths import FIXTURES, JAEGER_SUITE
 from tests.query.client import TestClient
+from tests.storage.memory import MemoryStore
 
 MEMORY_FIXTURE = FIXTURES / "jaeger" / "memory-store" / "otel_traces_01.json"
 SNAPSHOTS = FIXTURES / "jaeger" / "apiv3-http-snapshots"

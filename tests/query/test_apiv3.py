@@ -5,7 +5,6 @@ import json
 import pytest
 
 from spanlake.storage.attributes import attrs
-from spanlake.storage.memory import MemoryStore
 from spanlake.storage.rows import spans_table
 from tests.query.support import (
     EXAMPLE_TRACE,
@@ -15,6 +14,7 @@ from tests.query.support import (
     store_with,
     unsorted_trace_store,
 )
+from tests.storage.memory import MemoryStore
 
 EXAMPLE_ID = "00000000000000000000000000000011"
 MEMORY_ID_1 = "00000000000000010000000000000000"

@@ -8,9 +8,11 @@ from fastapi import FastAPI
 
 from spanlake.query import apiv3, jaeger_api, spm
 from spanlake.query import sql as sql_api
-from spanlake.storage.memory import MemoryStore
+from spanlake.query.tempo import api as tempo_api
 from spanlake.storage.sql import SqlBusy, SqlError
+from spanlake.storage.traceql.engine import TraceQLEngine
 from tests.query.client import TestClient
+from tests.storage.memory import MemoryStore
 
 
 class BrokenStore(MemoryStore):
@@ -21,6 +23,16 @@ class BrokenStore(MemoryStore):
 
     def scan_spans(self, *args, **kwargs):
         raise OSError("disk on fire")
+
+    def run_sql(self, *args, **kwargs):  # the TraceQL engine's way in (Tempo's API)
+        raise OSError("disk on fire")
+
+
+class Reader(MemoryStore):
+    """A store the TraceQL engine can run on: its SQL finds nothing."""
+
+    def run_sql(self, *args, **kwargs):
+        raise AssertionError("not reached by the requests of these tests")
 
 
 class Engine:
@@ -35,11 +47,12 @@ class Engine:
 
 def _client(store=None, sql_error: Exception | None = None) -> TestClient:
     app = FastAPI()
-    store = store or MemoryStore()
+    store = store or Reader()
     app.include_router(apiv3.router(store))
     app.include_router(jaeger_api.router(store, lambda body: None))
     app.include_router(spm.router(store))
     app.include_router(sql_api.router(Engine(sql_error or SqlError("no such table: nope"))))
+    app.include_router(tempo_api.router(store, TraceQLEngine(store)))
     return TestClient(app)
 
 
@@ -47,11 +60,14 @@ def _client(store=None, sql_error: Exception | None = None) -> TestClient:
     ("/api/services", lambda body: body["errors"][0]["msg"]),
     ("/api/v3/services", lambda body: body["error"]["message"]),
     ("/api/metrics/calls?service=a", lambda body: body["errors"][0]["msg"]),
+    ("/tempo/api/search?q=%7B%7D", lambda body: body),
+    ("/tempo/api/v2/search/tags", lambda body: body),
 ])
 def test_storage_failure_is_500_in_each_familys_shape(path, message_of):
     response = _client(BrokenStore()).get(path)
     assert response.status_code == 500
-    assert "disk on fire" in message_of(response.json())
+    body = response.text if path.startswith("/tempo") else response.json()  # Tempo's errors are text
+    assert "disk on fire" in message_of(body)
 
 
 @pytest.mark.parametrize(("path", "message_of"), [
@@ -60,11 +76,25 @@ def test_storage_failure_is_500_in_each_familys_shape(path, message_of):
     ("/api/metrics/calls?service=a&step=soon", lambda body: body["errors"][0]["msg"]),
     ("/api/metrics/bogus?service=a", lambda body: body["errors"][0]["msg"]),
     ("/api/sql?q=select%201&max_rows=many", lambda body: body["error"]),
+    ("/tempo/api/traces/not-hex", lambda body: body),
+    ("/tempo/api/search?q=%7B%20.a%20%3D", lambda body: body),  # "{ .a =": a TraceQL syntax error
+    ("/tempo/api/search?limit=many", lambda body: body),
+    ("/tempo/api/metrics/query_range", lambda body: body),  # no q
 ])
 def test_bad_parameters_are_client_errors_in_each_familys_shape(path, message_of):
     response = _client().get(path)
     assert 400 <= response.status_code < 500
-    assert message_of(response.json())
+    body = response.text if path.startswith("/tempo") else response.json()
+    assert message_of(body)
+
+
+def test_tempo_errors_are_plain_text_with_the_traceql_position():
+    client = _client()
+    response = client.get("/tempo/api/search", params={"q": "{ .a = }"})
+    assert response.status_code == 400 and response.headers["content-type"].startswith("text/plain")
+    assert "line 1" in response.text and "col" in response.text
+    missing = _client().get("/tempo/api/v2/traces/00000000000000000000000000000001")
+    assert missing.status_code == 404 and "trace not found" in missing.text
 
 
 def test_sql_errors_map_to_the_sql_apis_shape():

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from spanlake.storage.attributes import attrs
-from spanlake.storage.memory import MemoryStore
 from spanlake.storage.rows import spans_table
 from tests.query.support import EXAMPLE_TRACE, MEMORY_FIXTURE, client_for, store_with, unsorted_trace_store
+from tests.storage.memory import MemoryStore
 
 EXAMPLE_ID = "0000000000000011"  # example_trace: 5 spans, services example-service-1/2/3
 MEMORY_ID_1 = "00000000000000010000000000000000"  # memory-store fixture: high half 1, low half 0

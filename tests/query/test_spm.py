@@ -7,9 +7,9 @@ from starlette.datastructures import QueryParams
 
 from spanlake.query import spm
 from spanlake.storage.attributes import attrs
-from spanlake.storage.memory import MemoryStore
 from spanlake.storage.rows import spans_table
 from tests.query.client import TestClient
+from tests.storage.memory import MemoryStore
 
 END_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 MS = 1_000_000

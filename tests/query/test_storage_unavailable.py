@@ -15,6 +15,7 @@ from spanlake.query import sql as sql_api
 from spanlake.storage.location import Location, StorageUnavailable, s3_filesystem
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
+from spanlake.storage.traceql.engine import TraceQLEngine
 from tests.query.client import TestClient
 from tests.query.support import decode
 from tests.server import free_port
@@ -34,9 +35,14 @@ def test_the_reader_raises_storage_unavailable_naming_the_store(store: SegmentSt
 
 @pytest.mark.parametrize("path", ["/api/services", "/api/traces/0123456789abcdef0123456789abcdef",
                                   "/api/v3/services", "/api/v3/traces/0123456789abcdef0123456789abcdef",
-                                  "/zipkin/api/v2/services", "/api/metrics/calls?service=a"])
+                                  "/zipkin/api/v2/services", "/api/metrics/calls?service=a",
+                                  "/api/traces?service=a", "/zipkin/api/v2/traces?serviceName=a",
+                                  "/tempo/api/search?q={}",
+                                  "/tempo/api/v2/traces/0123456789abcdef0123456789abcdef",
+                                  "/tempo/api/v2/search/tag/resource.service.name/values",
+                                  "/tempo/api/metrics/query_range?q={} | rate()"])
 def test_query_apis_answer_503_naming_the_unavailable_store(store: SegmentStore, path: str) -> None:
-    client = TestClient(query_app.make_app(store, decode))
+    client = TestClient(query_app.make_app(store, decode, traceql=TraceQLEngine(store.reader)))
     reply = client.get(path)
     assert reply.status_code == 503, reply.text
     assert reply.headers["Retry-After"] == "5"

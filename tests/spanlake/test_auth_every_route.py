@@ -71,7 +71,11 @@ def test_the_enumeration_covers_every_listener(built: tuple[Runtime, Listeners])
     assert {g.name for g in out.grpc} == {"otlp_grpc", "jaeger_grpc"}
     paths = {path for _, _, _, path, _ in _http_cases(out)}
     for expected in ("/api/sql", "/api/transform", "/api/traces", "/api/v3/traces", "/metrics", "/",
-                     "/static/x", "/v1/traces", "/api/v2/spans"):
+                     "/static/x", "/v1/traces", "/api/v2/spans", "/zipkin/api/v2/traces",
+                     # Tempo's API under /tempo (Grafana's Tempo data source), TraceQL included.
+                     "/tempo", "/tempo/api/echo", "/tempo/api/v2/traces/x", "/tempo/api/traces/x",
+                     "/tempo/api/search", "/tempo/api/v2/search/tags", "/tempo/api/v2/search/tag/x/values",
+                     "/tempo/api/metrics/query_range", "/tempo/api/metrics/query"):
         assert expected in paths
 
 

@@ -1,8 +1,9 @@
 """The storage conformance suite: the cases every backend must pass, as plain functions of a store.
 
-Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``; the fixture
-plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the edge cases of
-the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every backend.
+Reproduces Jaeger's storage integration suite (jaeger ``internal/storage/integration``;
+the fixture plumbing is in ``jaeger_suite.py``, provenance in ``tests/fixtures/README.md``) plus the
+edge cases of the ``storage/api.py`` docstrings. ``test_conformance.py`` runs every case against every
+backend.
 
 Backends may make writes visible "within about a second" (the ``SpanWriter`` contract), so every
 read-after-write goes through ``settle`` (calls ``flush()`` when the store has one) and ``eventually``.
@@ -300,6 +301,33 @@ def special_tag_keys_read_span_fields(store: Store) -> None:
         eventually(lambda q=query, e=expected: _assert_equal(store.find_trace_ids(q), e))
 
 
+def marks_are_event_names_or_attribute_keys(store: Store) -> None:
+    """``TraceQuery.marks`` (Zipkin's bare annotationQuery words) hold on a span with an event so
+    named or a span or resource attribute with that key; all of a query's marks on one span."""
+
+    def event(name: str) -> dict[str, Any]:
+        return {"time_unix_nano": BASE_NS, "name": name, "attributes": attrs({"ev.key": "x"}),
+                "dropped_attributes_count": 0}
+
+    rows = [span(0x91, 1, "mark-svc", events=[event("cache.miss")]),
+            span(0x92, 1, "mark-svc", span_attributes=attrs({"retried": True})),
+            span(0x93, 1, "mark-svc", resource_attributes=attrs({"service.name": "mark-svc", "zone": "z1"})),
+            span(0x94, 1, "mark-svc", events=[event("cache.miss")], span_attributes=attrs({"retried": 1})),
+            span(0x95, 1, "mark-svc", events=[event("cache.miss")]),
+            span(0x95, 2, "mark-svc", span_attributes=attrs({"retried": "yes"}))]
+    write(store, spans_table(rows))
+    cases: list[tuple[tuple[str, ...], list[bytes]]] = [
+        (("cache.miss",), [tid(0x91), tid(0x94), tid(0x95)]),
+        (("retried",), [tid(0x92), tid(0x94), tid(0x95)]),
+        (("zone",), [tid(0x93)]), (("cache.miss", "retried"), [tid(0x94)]),  # 0x95: not on one span
+        (("ev.key",), []),  # an event's attribute key is not a mark
+        (("nothing",), []),
+    ]
+    for marks, expected in cases:
+        query = TraceQuery(service_name="mark-svc", marks=marks, search_depth=10)
+        eventually(lambda q=query, e=expected: _assert_equal(sorted(store.find_trace_ids(q)), e))
+
+
 def memory_store_fixture_round_trips(store: Store) -> None:
     write(store, decode_fixture(MEMORY_STORE / "otel_traces_01.json"))
     for number, hex_id in ((1, "00000000000000010000000000000000"), (2, "00000000000000020000000000000000")):
@@ -360,6 +388,7 @@ STORE_CASES: list[Callable[[Store], None]] = [
     tags_compare_as_strings_and_numbers,
     tags_match_bytes_arrays_and_maps_by_their_text,
     special_tag_keys_read_span_fields,
+    marks_are_event_names_or_attribute_keys,
     memory_store_fixture_round_trips,
     memory_store_fixture_search_finds_only_the_first_trace,
     scan_spans_returns_the_window,

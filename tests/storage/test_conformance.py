@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from spanlake.storage.memory import MemoryStore
 from tests.storage import conformance, jaeger_suite
+from tests.storage.memory import MemoryStore
 
 
 def _memory(_: Path) -> Any:

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from spanlake.storage.attributes import attr, attrs
-from spanlake.storage.matching import span_matches_tags, tag_holds, value_matches
 from spanlake.storage.schema import SPAN_KIND_BY_NAME, STATUS_ERROR, STATUS_OK
+from tests.storage.matching import span_matches_tags, tag_holds, value_matches
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from spanlake.storage.api import TraceQuery
-from spanlake.storage.memory import MemoryStore
 from spanlake.storage.rows import spans_table
+from tests.storage.memory import MemoryStore
 from tests.storage.spans import span, tid
 
 

@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 
 from spanlake.storage.attributes import attr_as_string, attrs
-from spanlake.storage.matching import MATCH_COLUMNS, tag_holds
 from spanlake.storage.rows import spans_table
 from spanlake.storage.schema import ValueType
-from spanlake.storage.tag_masks import tag_mask, tags_mask
+from tests.storage.matching import MATCH_COLUMNS, tag_holds
 from tests.storage.spans import span
+from tests.storage.tag_masks import tag_mask, tags_mask
 
 KEYS = ["k", "resource.k", "j", "error", "span.status", "span.kind", "scope.name"]
 VALUES: list[Any] = ["v", "w", "", 0, 1, -7, 2**63 - 1, 1.0, 72.5, -0.0, float("nan"), float("inf"),

@@ -17,13 +17,13 @@ from spanlake.collector.formats.jaeger_thrift import (
     decode_thrift_binary_batch,
 )
 from spanlake.collector.formats.thrift import MessageType, TType, read_binary_struct
-from spanlake.collector.formats.thrift_write import (
+from spanlake.storage.attributes import attr_value
+from spanlake.storage.schema import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
+from tests.collector.formats.thrift_write import (
     write_binary_message,
     write_binary_struct,
     write_compact_message,
 )
-from spanlake.storage.attributes import attr_value
-from spanlake.storage.schema import STATUS_ERROR, STATUS_OK, STATUS_UNSET, ValueType
 from tests.jaeger_model import (
     _time_ns,
     otlp_fixture_differences,

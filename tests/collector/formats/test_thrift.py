@@ -18,7 +18,7 @@ from spanlake.collector.formats.thrift import (
     read_compact_message,
     read_compact_struct,
 )
-from spanlake.collector.formats.thrift_write import (
+from tests.collector.formats.thrift_write import (
     TypedStruct,
     write_binary_message,
     write_binary_struct,

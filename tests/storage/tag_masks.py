@@ -1,4 +1,4 @@
-"""Tag matching (``storage/matching.py``) over a whole span table at once, with pyarrow compute.
+"""Tag matching (``tests/storage/matching.py``) over a whole span table at once, with pyarrow compute.
 
 ``matching.py`` is the specification, one span at a time in Python; converting every span's nested
 attributes to Python costs seconds per 100k spans. Here each attribute list is flattened once and
@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spanlake.storage.matching import RESOURCE_PREFIX, field_test, parse_float, parse_int
 from spanlake.storage.schema import ValueType
+from tests.storage.matching import RESOURCE_PREFIX, field_test, parse_float, parse_int
 
 _COMPLEX_TYPES = pa.array([ValueType.EMPTY, ValueType.BYTES, ValueType.ARRAY, ValueType.KVLIST], pa.int8())
 

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanlake.storage.api import DependencyLink, Operation, TraceQuery
-from spanlake.storage.matching import MATCH_COLUMNS, span_has_marks, span_matches_tags
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.tag_masks import tags_mask
+from tests.storage.matching import MATCH_COLUMNS, span_has_marks, span_matches_tags
+from tests.storage.tag_masks import tags_mask
 
 
 class MemoryStore:
