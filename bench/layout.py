@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spanlake.storage.location import local_location
 from spanlake.storage.segments import _DICTIONARY_COLUMNS, ZSTD_LEVEL, list_segment_paths, read_segment
 
 LOOKUPS = 40
@@ -74,11 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, nargs="?", default=Path("bench/out/spanlake/spanlake-data"))
     args = parser.parse_args()
-    source = max(list_segment_paths(args.store), key=lambda p: p.stat().st_size)
+    loc = local_location(args.store)
+    source = max(list_segment_paths(loc), key=lambda p: Path(p).stat().st_size)
     print(f"segment {source} ({pq.read_metadata(source).num_rows:,} spans)\n\nbytes per span by column:")
     for name, size in column_bytes(source)[:10]:
         print(f"  {name:45s} {size:6.2f}")
-    spans = read_segment(source)
+    spans = read_segment(loc, source)
     stored = spans.drop_columns(["end_time_unix_nano"])
     ids = pc.unique(spans.column("trace_id")).to_pylist()[::997][:LOOKUPS]
     base = {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": _DICTIONARY_COLUMNS}

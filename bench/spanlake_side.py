@@ -95,7 +95,8 @@ def load(target: str, requests_file: Path, streams: int) -> dict[str, Any]:
 class Server:
     """``spanlake serve`` on a data directory with only the listeners the benchmark uses."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.grpc_port, self.http_port, self.query_port = free_port(), free_port(), free_port()
         command = [
             sys.executable, "-m", "spanlake", "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
@@ -106,8 +107,13 @@ class Server:
         for flag in ("--jaeger-grpc-port", "--jaeger-http-port", "--jaeger-compact-port",
                      "--jaeger-binary-port", "--sampling-port", "--zipkin-port", "--admin-port"):  # fmt: skip
             command += [flag, "0"]
+        command += extra_args
+        # A query-only node opens no OTLP port: readiness is then the query port alone.
+        roles = extra_args[extra_args.index("--roles") + 1] if "--roles" in extra_args else "collector"
+        self.ingests = "collector" in roles
         self.log = log_path.open("ab")
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         self.base = f"http://127.0.0.1:{self.query_port}"
         self._wait_ready()
 
@@ -119,6 +125,8 @@ class Server:
             try:
                 with urllib.request.urlopen(f"{self.base}/api/services", timeout=2):
                     pass
+                if not self.ingests:
+                    return
                 with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=2):
                     return
             except OSError:

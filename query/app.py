@@ -44,3 +44,4 @@ def make_app(reader: SpanReader, decode_otlp_json: Callable[[bytes], pa.Table],
     for extra in extra_routers:
         app.include_router(extra)
     return app
+

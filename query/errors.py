@@ -22,12 +22,15 @@ from fastapi.routing import APIRoute
 from spanlake.query.ids import TraceIDError
 from spanlake.query.limits import QueryLimitExceeded
 from spanlake.query.params import ParamError
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.sql import SqlBusy, SqlError, SqlTimeout
 from spanlake.storage.traceql.errors import TOO_DEEP, TraceQLError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
+# An unreachable object store is seldom back within a second; the WAL holds new spans meanwhile.
+STORE_RETRY_AFTER_S = 5
 
 
 class QueryError(Exception):
@@ -89,6 +92,9 @@ def classify(exc: Exception, request: Request) -> ApiError:
         return ApiError(400, f"invalid request: {problems}")
     if isinstance(exc, SqlBusy):
         return ApiError(503, exc.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, StorageUnavailable):  # the object store is away: retryable, and said so
+        return ApiError(503, f"the span store is unavailable: {exc}",
+                        headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
     if isinstance(exc, SqlTimeout):
         # 400, not 408: browsers and proxies resend on 408, which would run the heavy query again.
         return ApiError(400, exc.message, extra={"timeout": True})

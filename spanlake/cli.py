@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from spanlake import config, sql_cli
+
+if TYPE_CHECKING:
+    from spanlake.storage.lease import LeaseKeeper
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "Run it while no spanlake serve writes to the directory "
                                               "(serve compacts in the background itself).")
     compact.add_argument("--data-dir", default="data", help="store directory [default data]")
+    compact.add_argument("--storage", default="",
+                         help="s3://BUCKET/PREFIX or a directory where the segments are [default DATA_DIR]")
     compact.add_argument("--max-output-spans", type=int, default=1_000_000,
                          help="spans per merged segment at most [default 1000000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
@@ -49,23 +56,47 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compact(args: argparse.Namespace) -> int:
-    import time
     from pathlib import Path
 
+    from spanlake.storage.lease import LeaseKeeper, open_lease
+    from spanlake.storage.location import open_location
     from spanlake.storage.segments import HOUR_NS
     from spanlake.storage.store import SegmentStore
+    from spanlake.storage.wal_lock import WalDirectoryInUse
 
     logging.basicConfig(level="INFO", stream=sys.stderr, format="%(message)s")
-    store = SegmentStore(Path(args.data_dir))  # writable: replays and flushes a leftover WAL first
+    try:  # writable: replays and flushes a leftover WAL first
+        store = SegmentStore(Path(args.data_dir), storage=open_location(args.storage or args.data_dir))
+    except WalDirectoryInUse as e:
+        print(f"spanlake: {e}", file=sys.stderr)
+        return 1
+    # The same lease as the background compactors: never two compactions of one store at once.
+    keeper = LeaseKeeper(open_lease(store.loc, f"cli-{store.writer_id}", 60.0), period_s=20.0).start()
     try:
+        if not eventually_held(keeper):
+            print("spanlake: another process holds the compactor lease of this store; try later",
+                  file=sys.stderr)
+            return 1
         if args.retention_hours > 0:
-            dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS))
+            dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS),
+                                            lease=keeper.lease)
             print(f"dropped {dropped} hour partitions")
-        result = store.compact(args.max_output_spans)
+        result = store.compact(args.max_output_spans, lease=keeper.lease)
         print(f"merged {result.inputs} segments into {result.outputs} ({result.spans} spans)")
     finally:
+        keeper.stop()
         store.close()
     return 0
+
+
+def eventually_held(keeper: LeaseKeeper, timeout_s: float = 5.0) -> bool:
+    """Whether the keeper's first attempt(s) got the lease within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not keeper.lease.held():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-ROLES = ("collector", "query")
+ROLES = ("collector", "query", "compactor")
 _PATHS = ("wal_dir", "sampling_strategies", "tokens_file", "tls_cert", "tls_key", "tls_client_ca",
           "limits_file")
 
@@ -19,6 +19,7 @@ _PATHS = ("wal_dir", "sampling_strategies", "tokens_file", "tls_cert", "tls_key"
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
+    storage: str | None = None
     wal_dir: Path | None = None
     host: str = "0.0.0.0"
     roles: str = "collector,query"
@@ -38,6 +39,9 @@ class Settings:
     sampling_strategies: Path | None = None
     compact_interval: float = 300.0
     retention_hours: float = 0.0
+    refresh_interval: float = 1.0
+    compactor_lease: float = 60.0
+    compaction_grace: float = 600.0
     sql_timeout: float = 30.0
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
@@ -73,12 +77,20 @@ class Settings:
     def has_role(self, role: str) -> bool:
         return role in {r.strip() for r in self.roles.split(",")}
 
+    @property
+    def store_uri(self) -> str:
+        """Where segments live: ``--storage``, else the data directory."""
+        return self.storage or str(self.data_dir)
+
 
 _HELP = {
-    "data_dir": "store directory (segments under spans/, WAL under wal/)",
+    "data_dir": "local directory: the WAL (wal/), and the segments (spans/) unless --storage says otherwise",
+    "storage": "where segments live: s3://BUCKET/PREFIX (endpoint, region and credentials from the "
+               "standard AWS_* variables) or a directory (default: DATA_DIR)",
     "wal_dir": "write-ahead log directory (default: DATA_DIR/wal)",
     "host": "address every listener binds to",
-    "roles": "comma-separated roles to run in this process: collector, query",
+    "roles": "comma-separated roles to run in this process: collector, query, compactor "
+             "(a collector also competes for the compactor lease)",
     "otlp_grpc_port": "OTLP gRPC TraceService/Export",
     "otlp_http_port": "OTLP HTTP POST /v1/traces (protobuf and JSON)",
     "jaeger_grpc_port": "Jaeger gRPC api_v2 CollectorService/PostSpans",
@@ -95,6 +107,10 @@ _HELP = {
     "sampling_strategies": "Jaeger sampling strategies file (default: probabilistic 0.001)",
     "compact_interval": "seconds between background compactions of settled hours (0: never)",
     "retention_hours": "delete hour partitions older than this many hours (0: keep everything)",
+    "refresh_interval": "seconds between listings of the store for segments other processes wrote",
+    "compactor_lease": "seconds a compactor's lease lasts without renewal before another process takes over",
+    "compaction_grace": "seconds compaction keeps the segments it merged, for queries that listed them "
+                        "(object storage only; a local store deletes them at once)",
     "sql_timeout": "seconds before a SQL query is interrupted",
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",

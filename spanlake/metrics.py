@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, disable_created_metrics
@@ -119,10 +118,10 @@ class _StoreCollector(Collector):
         count: dict[tuple[str, str], int] = defaultdict(int)
         size: dict[tuple[str, str], int] = defaultdict(int)
         for seg in self.store.catalog.segments():
-            hour_dir = seg.path.parent
-            key = (seg.tenant, f"{hour_dir.parent.name}/{hour_dir.name}")
+            date, hour = seg.path.rsplit("/", 3)[1:3]
+            key = (seg.tenant, f"{date}/{hour}")
             count[key] += 1
-            size[key] += _size(seg.path)
+            size[key] += seg.size or 0  # as listed: no request per segment on a bucket
         segments = GaugeMetricFamily("spanlake_segments", "Committed segments per tenant and partition.",
                                      labels=["tenant", "partition"])
         nbytes = GaugeMetricFamily("spanlake_segment_bytes",
@@ -134,9 +133,3 @@ class _StoreCollector(Collector):
         yield segments
         yield nbytes
 
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:  # compacted away since the listing
-        return 0

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +32,14 @@ from spanlake.listeners import Listeners, Security
 from spanlake.metrics import Metrics
 from spanlake.observe import RequestMiddleware
 from spanlake.selftrace import SelfTracer
+from spanlake.startup import StartupError
 from spanlake.storage.api import DEFAULT_TENANT, SpanWriter
+from spanlake.storage.compaction import LostLeadership
+from spanlake.storage.lease import LeaseKeeper, open_lease
+from spanlake.storage.location import StorageUnavailable, open_location
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.store import SegmentStore, StoreConfig
+from spanlake.storage.wal_lock import WalDirectoryInUse
 from spanlake.tenancy import TenantReader, TenantWriter, tenant_or_empty
 from spanlake.tls import TlsError, TlsFiles
 
@@ -141,11 +148,30 @@ def ingest_limits(settings: Settings) -> IngestLimits:
 
 
 def open_store(settings: Settings) -> SegmentStore:
+    """The store of ``--storage`` (default: the data directory). A start fails with one line
+    (``StartupError``) when another process holds the WAL directory, or when the object store
+    cannot be reached (a collector must list it to know what its WAL still has to upload)."""
+    try:
+        loc = open_location(settings.store_uri)
+    except (StorageUnavailable, ValueError) as e:
+        raise StartupError(f"{e}; check --storage (SPANLAKE_STORAGE) and the AWS_* variables") from e
     config = StoreConfig(flush_interval_s=settings.flush_interval,
                          segment_max_spans=settings.segment_max_spans,
                          max_buffered_spans=settings.max_buffered_spans, wal_dir=settings.wal_dir,
-                         disk_reserve_bytes=settings.disk_reserve_bytes)
-    return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"))
+                         disk_reserve_bytes=settings.disk_reserve_bytes,
+                         refresh_s=settings.refresh_interval,
+                         # Locally, queries of the same process retry a vanished file; on a bucket,
+                         # query nodes elsewhere may still be reading the inputs.
+                         compaction_grace_s=0.0 if loc.is_local else settings.compaction_grace,
+                         cache_dir=settings.data_dir / "cache")  # used for a remote store only
+    try:
+        return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
+    except (WalDirectoryInUse, StorageUnavailable) as e:
+        raise StartupError(str(e)) from e
+
+
+def _where(settings: Settings) -> str:
+    return settings.storage or str(settings.data_dir.absolute())
 
 
 async def serve(settings: Settings) -> int:
@@ -215,8 +241,12 @@ async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyn
                   for protocol, port, writer in out.udp]
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     background = []
-    if settings.has_role("collector") and settings.compact_interval > 0:
-        background.append(asyncio.create_task(_lifecycle(runtime, store)))
+    keeper = None
+    if (settings.has_role("collector") or settings.has_role("compactor")) and settings.compact_interval > 0:
+        holder = store.writer_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        lease = open_lease(store.loc, holder, settings.compactor_lease)
+        keeper = LeaseKeeper(lease, period_s=settings.compactor_lease / 3).start()
+        background.append(asyncio.create_task(_lifecycle(runtime, store, keeper)))
     self_trace = runtime.self_trace_task(out)
     waiter = asyncio.create_task(stop.wait())
     while not stop.is_set() and not all(s.started for s in servers):
@@ -226,7 +256,7 @@ async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyn
     failed = any(t.done() for t in tasks)
     if not failed and not stop.is_set():
         runtime.health.mark(listeners_up=True)
-        log.info("spanlake ready: data in %s, roles %s", settings.data_dir.absolute(), settings.roles)
+        log.info("spanlake ready: data in %s, roles %s", _where(settings), settings.roles)
         await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = not stop.is_set()
     runtime.health.mark(stopping=True)
@@ -241,6 +271,8 @@ async def _run(runtime: Runtime, out: Listeners, store: SegmentStore, stop: asyn
     waiter.cancel()
     for task in background:
         task.cancel()
+    if keeper is not None:
+        await asyncio.to_thread(keeper.stop)
     for transport in transports:
         transport.close()
     udp_writes.shutdown(wait=True)
@@ -252,19 +284,25 @@ def _force(servers: list[_Server]) -> None:
         server.force_exit = True
 
 
-async def _lifecycle(runtime: Runtime, store: SegmentStore) -> None:
-    """Compaction of settled hours and retention (global, then per tenant), in a thread, every
-    ``compact_interval`` seconds."""
+async def _lifecycle(runtime: Runtime, store: SegmentStore, keeper: LeaseKeeper) -> None:
+    """Compaction of settled hours and retention (per tenant), in a thread, every
+    ``compact_interval`` seconds, by whichever process holds the compactor lease (storage/lease.py)."""
     settings = runtime.settings
+    lease = keeper.lease
     while True:
         await asyncio.sleep(settings.compact_interval)
+        if not lease.held():
+            continue
         now = time.time_ns()
         try:
             for tenant, hours in runtime.limits.retention(store.tenants()).items():
                 if hours > 0:
-                    await asyncio.to_thread(store.drop_older_than, now - int(hours * HOUR_NS), tenant)
+                    await asyncio.to_thread(store.drop_older_than, now - int(hours * HOUR_NS), tenant,
+                                            lease)
             # An hour is settled ten minutes after it ends: late spans rarely come later.
-            await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6)
+            await asyncio.to_thread(store.compact, settled_before_ns=now - HOUR_NS // 6, lease=lease)
+        except LostLeadership as e:
+            log.warning("%s", e)
         except Exception:
             log.exception("compaction or retention failed; will retry")
 

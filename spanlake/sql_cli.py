@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from spanlake.query.formats import sql as fmt
 from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, check_tenant
+from spanlake.storage.location import StorageUnavailable, open_location
 from spanlake.storage.sql import SqlEngine, SqlError
 from spanlake.storage.store import SegmentStore
 
@@ -43,9 +45,12 @@ def add_parser(subparsers: Any) -> None:
                         help="store directory to query here [env SPANLAKE_DATA_DIR; default data]")
     source.add_argument("--url", help="query a running server instead, e.g. http://localhost:16686 "
                                       "(with auth on, the bearer token comes from env SPANLAKE_TOKEN)")
+    source.add_argument("--storage", default=None,
+                        help="query the segments in s3://BUCKET/PREFIX (AWS_* variables) or a directory "
+                             "here [env SPANLAKE_STORAGE]")
     p.add_argument("--tenant", default=None,
-                   help="the tenant whose spans to query: its files (--data-dir) or X-Scope-OrgID (--url, "
-                        "auth off) [default: the default tenant, or the token's]")
+                   help="the tenant whose spans to query: its files (--data-dir, --storage) or X-Scope-OrgID "
+                        "(--url, auth off) [default: the default tenant, or the token's]")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="how to print the result (default: table)")
     p.add_argument("--output", type=Path, default=None,
@@ -88,10 +93,22 @@ def _output_format(path: Path | None) -> str | None:
 
 
 def _from_directory(args: argparse.Namespace, query: str) -> tuple[pa.Table, bool]:
+    storage = getattr(args, "storage", None) or (
+        None if args.data_dir else os.environ.get("SPANLAKE_STORAGE"))
+    if storage:
+        with tempfile.TemporaryDirectory(prefix="spanlake-sql-") as scratch:
+            try:
+                store = SegmentStore(Path(scratch), writable=False, storage=open_location(storage))
+                return _execute(args, query, store)
+            except (StorageUnavailable, ValueError) as e:
+                raise CliError(str(e)) from None
     data_dir = args.data_dir or Path(os.environ.get("SPANLAKE_DATA_DIR", "data"))
     if not data_dir.is_dir():
-        raise CliError(f"no store at {data_dir} (pass --data-dir or --url)")
-    store = SegmentStore(data_dir, writable=False)
+        raise CliError(f"no store at {data_dir} (pass --data-dir, --storage or --url)")
+    return _execute(args, query, SegmentStore(data_dir, writable=False))
+
+
+def _execute(args: argparse.Namespace, query: str, store: SegmentStore) -> tuple[pa.Table, bool]:
     tenant = args.tenant or DEFAULT_TENANT
     try:
         check_tenant(tenant)

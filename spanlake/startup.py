@@ -25,12 +25,20 @@ class StartupError(Exception):
 
 
 def check(settings: Settings) -> None:
-    """Every check that can fail a start, before anything is opened or bound."""
+    """Every check that can fail a start, before anything is opened or bound.
+
+    Only local directories: an ``s3://`` ``--storage`` is checked when the store opens (serve.py),
+    since reaching it can take seconds. With one, every role writes its sidecar cache under the
+    data directory, so that must be writable too.
+    """
     check_ports(settings)
-    if settings.has_role("collector"):
+    remote = settings.store_uri.startswith("s3://")
+    if settings.has_role("collector") or remote:
         check_writable_dir(settings.data_dir, "data_dir")
-        if settings.wal_dir is not None:
-            check_writable_dir(settings.wal_dir, "wal_dir")
+    if settings.has_role("collector") and settings.wal_dir is not None:
+        check_writable_dir(settings.wal_dir, "wal_dir")
+    if settings.storage and not remote and (settings.has_role("collector") or settings.has_role("compactor")):
+        check_writable_dir(Path(settings.storage), "storage")
 
 
 def ports_in_use(settings: Settings) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -18,8 +17,10 @@ import pyarrow.compute as pc
 
 from spanlake.storage.api import DependencyLink, Operation, TraceQuery
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, Segment, with_end_time
+from spanlake.storage.segments import END_TIME_SQL, Segment, segments_dataset, with_end_time
+from spanlake.storage.sql import store_unreadable
 from spanlake.storage.traceql import jaeger as jaeger_search
 from spanlake.storage.traceql.engine import TraceQLEngine
 from spanlake.storage.traceql.jaeger import SPECIAL_KEYS
@@ -53,13 +54,18 @@ class Reader:
         # The trace-ID sidecars (exact, in memory) pick the segments; in each, the row-group
         # trace_id statistics pick the row groups to decode. (DuckDB does not prune row groups on
         # fixed-size binary statistics: ~10x slower here at the same row-group size, bench/layout.py.)
-        for seg in segments:
-            hits = [t for t in ids if seg.may_contain(t)]
-            if max_spans_per_trace is not None:
-                before = _spans_before(parts, int(seg.meta["min_start_ns"]))
-                hits = [t for t in hits if before.get(t, 0) < max_spans_per_trace]
-            if hits:
-                parts.append(with_end_time(seg.read_traces(hits)))
+        try:
+            for seg in segments:
+                hits = [t for t in ids if seg.may_contain(t)]
+                if max_spans_per_trace is not None:
+                    before = _spans_before(parts, int(seg.meta["min_start_ns"]))
+                    hits = [t for t in hits if before.get(t, 0) < max_spans_per_trace]
+                if hits:
+                    parts.append(with_end_time(seg.read_traces(hits)))
+        except OSError as e:
+            if isinstance(e, StorageUnavailable) or not segments[0].loc.is_local:
+                raise _unavailable(e) from None
+            raise
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
     # --- search --------------------------------------------------------------------------------
@@ -127,47 +133,57 @@ class Reader:
                     and (segment_filter is None or segment_filter(s))]
         if trace_ids is not None:
             segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
-        cur = self._cursor(snap)
-        try:
-            for name, table in (tables or {}).items():
-                cur.register(name, table)
-            return cur.sql(sql.format(spans=self._relation_sql(segments)), params=params).to_arrow_table()
-        finally:
-            cur.close()
+        return self._arrow(sql, snap, segments, params, tables)
 
     # --- DuckDB plumbing -----------------------------------------------------------------------
-    def _relation_sql(self, segments: list[Segment]) -> str:
-        if not segments:
-            return "tail"
-        files = ", ".join(_quote(s.path) for s in segments)
-        scan = f"read_parquet([{files}], hive_partitioning = false)"
-        return f"(SELECT *, {END_TIME_SQL} FROM {scan} UNION ALL BY NAME SELECT * FROM tail)"
-
-    def _cursor(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
+    def _cursor(self, snap: Snapshot, segments: list[Segment]) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A cursor with the tail (and, off local disk, the segments) registered, and the SQL
+        relation of the spans to search."""
         with self._db_lock:
             cur = self._db.cursor()
         cur.register("tail", snap.tail)
-        return cur
+        if not segments:
+            return cur, "tail"
+        if segments[0].loc.is_local:  # DuckDB's own reader: its fastest path on local files
+            files = ", ".join(_quote(s.path) for s in segments)
+            scan = f"read_parquet([{files}], hive_partitioning = false)"
+        else:  # DuckDB cannot reach S3 without its httpfs download: hand it pyarrow's dataset
+            cur.register("segments", segments_dataset(segments))
+            scan = "segments"
+        return cur, f"(SELECT *, {END_TIME_SQL} FROM {scan} UNION ALL BY NAME SELECT * FROM tail)"
 
     def _run(self, sql: str, snap: Snapshot, segments: list[Segment],
              params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        cur = self._cursor(snap)
+        cur, spans = self._cursor(snap, segments)
         try:
-            return cur.execute(sql.format(spans=self._relation_sql(segments)), params).fetchall()
+            return cur.execute(sql.format(spans=spans), params).fetchall()
+        except duckdb.Error as e:
+            if store_unreadable(e):
+                raise _unavailable(e) from None
+            raise
         finally:
             cur.close()
 
-    def _arrow(self, sql: str, snap: Snapshot, segments: list[Segment],
-               params: dict[str, Any]) -> pa.Table:
-        cur = self._cursor(snap)
+    def _arrow(self, sql: str, snap: Snapshot, segments: list[Segment], params: dict[str, Any],
+               tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        cur, spans = self._cursor(snap, segments)
         try:
-            relation = cur.sql(sql.format(spans=self._relation_sql(segments)), params=params)
-            return relation.to_arrow_table()
+            for name, table in (tables or {}).items():
+                cur.register(name, table)
+            return cur.sql(sql.format(spans=spans), params=params).to_arrow_table()
+        except duckdb.Error as e:
+            if store_unreadable(e):
+                raise _unavailable(e) from None
+            raise
         finally:
             cur.close()
 
 
-def _quote(path: Path) -> str:
+def _unavailable(e: Exception) -> StorageUnavailable:
+    return StorageUnavailable(f"cannot read the span store: {e}")
+
+
+def _quote(path: str) -> str:
     """A segment path as a SQL string literal (our own paths, never user input)."""
     return "'" + str(path).replace("'", "''") + "'"
 

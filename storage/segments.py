@@ -10,28 +10,35 @@ The tenant prefix sits above the date partitions so that retention, deletion and
 per tenant (a tenant's data is one directory). Segments written before tenants existed sit directly
 under ``spans/date=...`` and belong to the default tenant.
 
-A segment is written to a dot-prefixed temporary name, fsynced, then renamed: the rename is the
-commit, so a reader never sees half a segment and a crash leaves only a temporary file that the next
-start removes. The footer carries a JSON description (``spanlake`` key) so readers prune without
+The layout is the same in a local directory and under an S3 prefix (``storage/location.py``). Each
+file is written whole or not at all (``write_object``: temp file + rename locally, one PUT on S3),
+sidecars first and the ``.parquet`` last: the segment file is the commit marker, so a reader never
+sees a segment without its sidecars.
+
+The footer carries a JSON description (``spanlake`` key) so readers prune without
 scanning: format version, time range, counts, services and operations, and the WAL position it
 covers (which is how a restart knows what to replay).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import os
+import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
+from spanlake.storage.cache import DiskCache
+from spanlake.storage.location import Location, delete_files, list_files, read_object, write_object
+from spanlake.storage.location import fsync_path as fsync_path  # the WAL imports it from here
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
 SPANS_DIR = "spans"
@@ -77,6 +84,8 @@ class SegmentMeta(TypedDict):
     writer: NotRequired[str]  # the flushing writer; absent on compacted segments
     wal_seq: NotRequired[dict[str, int]]  # per writer, the last WAL file this segment covers
     replaces: NotRequired[list[str]]  # compaction: the segments (relative paths) this one replaces
+    compacted_by: NotRequired[str]  # compaction: the lease holder that wrote it
+    compacted_at_ns: NotRequired[int]  # compaction: when; its inputs are deleted a grace period later
 
 
 _META_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -89,7 +98,7 @@ class SegmentFormatError(ValueError):
     """A segment whose footer this version of spanlake cannot read; the message names the file."""
 
 
-def parse_meta(path: Path, raw: bytes) -> SegmentMeta:
+def parse_meta(path: str, raw: bytes) -> SegmentMeta:
     """The footer description of ``path``, checked: its format version and the fields readers use."""
     try:
         meta = json.loads(raw)
@@ -118,12 +127,15 @@ _DICTIONARY_COLUMNS = [p for p in _leaf_paths(STORED_SCHEMA) if p != "span_id"]
 class Segment:
     """A committed segment as readers see it: its path, footer description and trace-ID stats."""
 
-    path: Path
+    loc: Location
+    path: str
     meta: SegmentMeta
     parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
     row_group_ranges: list[tuple[bytes, bytes]]
+    size: int | None = None  # bytes, when the listing said: saves a request per read on S3
+    cache: DiskCache | None = field(default=None, repr=False)  # sidecars on local disk (remote stores)
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
@@ -131,7 +143,7 @@ class Segment:
     @property
     def tenant(self) -> str:
         """The tenant whose directory holds this segment (the default one for the old layout)."""
-        return tenant_of_partition(self.path.parent)
+        return tenant_of_partition(posixpath.dirname(self.path))
 
     @property
     def num_spans(self) -> int:
@@ -140,21 +152,34 @@ class Segment:
     def trace_ids(self) -> np.ndarray:
         """Sorted distinct trace IDs (numpy ``S16``), loaded once from the sidecar."""
         if self._trace_ids is None:
-            sidecar = self.path.with_suffix(".tids")
-            if sidecar.exists():
-                self._trace_ids = np.frombuffer(sidecar.read_bytes(), dtype="S16")
+            data = self._sidecar(".tids")
+            if data is not None and len(data) % 16 == 0:
+                self._trace_ids = np.frombuffer(data, dtype="S16")
             else:  # written by an engine other than spanlake, or a lost sidecar: rebuild it
-                ids = pq.read_table(self.path, columns=["trace_id"]).column("trace_id")
-                self._trace_ids = _sorted_ids(ids)
+                ids = pq.read_table(self.path, columns=["trace_id"], filesystem=self.loc.fs)
+                self._trace_ids = _sorted_ids(ids.column("trace_id"))
         return self._trace_ids
 
     def bloom(self) -> Bloom | None:
         """The attribute filter from the ``.bloom`` sidecar; None where there is none."""
         if not self._bloom_loaded:
-            sidecar = self.path.with_suffix(".bloom")
-            self._bloom = Bloom.from_bytes(sidecar.read_bytes()) if sidecar.exists() else None
+            data = self._sidecar(".bloom")
+            self._bloom = Bloom.from_bytes(data) if data is not None else None
             self._bloom_loaded = True
         return self._bloom
+
+    def _fragment(self) -> ds.ParquetFileFragment:
+        return _PARQUET.make_fragment(self.path, filesystem=self.loc.fs, file_size=self.size)
+
+    def _sidecar(self, suffix: str) -> bytes | None:
+        path = sidecar_path(self.path, suffix)
+        return self.cache.get(path, lambda: self._fetch(path)) if self.cache else self._fetch(path)
+
+    def _fetch(self, path: str) -> bytes | None:
+        try:
+            return read_object(self.loc, path)
+        except FileNotFoundError:
+            return None
 
     def may_have_tag(self, key: str, value: str) -> bool:
         """False only when no span of this segment can carry attribute ``key`` = ``value``."""
@@ -180,7 +205,9 @@ class Segment:
         groups = self.row_groups_for(trace_ids)
         if not groups:
             return STORED_SCHEMA.empty_table()
-        parquet = pq.ParquetFile(self.path, metadata=self.parquet, memory_map=True)
+        # Locally memory-mapped; on S3 the reads are byte ranges of the row groups only.
+        source = self.path if self.loc.is_local else self._fragment().open()
+        parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=self.loc.is_local)
         table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
@@ -196,9 +223,10 @@ def tenant_dir(tenant: str) -> str:
     return f"tenant={check_tenant(tenant)}"
 
 
-def tenant_of_partition(hour_dir: Path) -> str:
-    """The tenant of an ``.../[tenant=T/]date=D/hour=H`` directory."""
-    above = hour_dir.parent.parent.name
+def tenant_of_partition(hour_dir: str) -> str:
+    """The tenant of an ``.../[tenant=T/]date=D/hour=H`` directory (a local or bucket path)."""
+    parts = hour_dir.rstrip("/").split("/")
+    above = parts[-3] if len(parts) >= 3 else ""
     return above.removeprefix("tenant=") if above.startswith("tenant=") else DEFAULT_TENANT
 
 
@@ -206,49 +234,34 @@ def tenant_of_partition(hour_dir: Path) -> str:
 HOUR_GLOBS = ("tenant=*/date=*/hour=*", "date=*/hour=*")
 
 
-@dataclass
-class PendingSegment:
-    """A segment written to its temporary name, not yet visible; ``commit`` publishes it."""
-
-    tmp: Path
-    final: Path
-
-    def commit(self) -> None:
-        os.replace(self.tmp, self.final)
-        fsync_path(self.final.parent)
+def sidecar_path(segment_path: str, suffix: str) -> str:
+    return segment_path.removesuffix(".parquet") + suffix
 
 
-def prepare_segment(root: Path, partition: str, name: str, spans: pa.Table,
-                    meta: dict[str, Any]) -> PendingSegment:
-    """Write ``spans`` (sorted by trace ID) and its trace-ID sidecar under temporary names, fsynced.
+def write_segment(loc: Location, partition: str, name: str, spans: pa.Table,
+                  meta: dict[str, Any]) -> tuple[str, int]:
+    """Write ``spans`` (sorted by trace ID) as a segment with its sidecars; returns its path and the
+    size of its ``.parquet`` file.
 
-    The expensive part of a flush, done without holding any lock readers wait for. Writing the same
-    name twice gives the same file, which is what makes a replayed flush idempotent.
+    Sidecars go first, the Parquet file last: a reader lists ``.parquet`` files only, so it never
+    finds a segment whose sidecars are missing. Writing the same name twice gives the same file.
     """
-    directory = root / SPANS_DIR / partition
-    directory.mkdir(parents=True, exist_ok=True)
+    final = loc.join(SPANS_DIR, partition, f"{name}.parquet")
     ordered = spans.sort_by([("trace_id", "ascending"), ("start_time_unix_nano", "ascending")])
     description = {**describe(ordered), **meta, "format_version": FORMAT_VERSION}
     schema = STORED_SCHEMA.with_metadata({META_KEY: json.dumps(description).encode()})
-    final = directory / f"{name}.parquet"
-    tmp = directory / f".{name}.parquet.tmp"
     stored = ordered.drop_columns([_DERIVED]).cast(schema)
-    try:
-        pq.write_table(stored, tmp, compression="zstd", compression_level=ZSTD_LEVEL,
-                       row_group_size=ROW_GROUP_SPANS, write_statistics=True,
-                       use_dictionary=_DICTIONARY_COLUMNS)
-        fsync_path(tmp)
-    except BaseException:
-        # A flush that failed (a full disk) is retried under new names: leave no debris behind
-        # holding the space the retry needs.
-        tmp.unlink(missing_ok=True)
-        raise
-    # Sidecars may land before their segment: a sidecar without a segment is ignored and cleaned.
-    _write_atomically(final.with_suffix(".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
+    sink = pa.BufferOutputStream()
+    pq.write_table(stored, sink, compression="zstd", compression_level=ZSTD_LEVEL,
+                   row_group_size=ROW_GROUP_SPANS, write_statistics=True,
+                   use_dictionary=_DICTIONARY_COLUMNS)
+    write_object(loc, sidecar_path(final, ".tids"), _sorted_ids(ordered.column("trace_id")).tobytes())
     items = attribute_items(ordered)
     if items is not None:
-        _write_atomically(final.with_suffix(".bloom"), Bloom.build(items).to_bytes())
-    return PendingSegment(tmp, final)
+        write_object(loc, sidecar_path(final, ".bloom"), Bloom.build(items).to_bytes())
+    data = sink.getvalue().to_pybytes()
+    write_object(loc, final, data)
+    return final, len(data)
 
 
 def describe(spans: pa.Table) -> dict[str, Any]:
@@ -276,15 +289,17 @@ def with_end_time(stored: pa.Table) -> pa.Table:
     return stored.select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
 
 
-def read_segment(path: Path) -> pa.Table:
+def read_segment(loc: Location, path: str) -> pa.Table:
     """A whole segment in SPAN_SCHEMA."""
-    return with_end_time(pq.read_table(path))
+    return with_end_time(pq.read_table(path, filesystem=loc.fs))
 
 
-def open_segment(path: Path) -> Segment | None:
+def open_segment(loc: Location, path: str, size: int | None = None,
+                 cache: DiskCache | None = None) -> Segment | None:
     """Read a segment's footer; None if the file is not a spanlake segment, SegmentFormatError if it is
     one this version cannot read."""
-    metadata = pq.read_metadata(path)
+    with _PARQUET.make_fragment(path, filesystem=loc.fs, file_size=size).open() as f:
+        metadata = pq.read_metadata(f)
     kv = metadata.metadata or {}
     if META_KEY not in kv:
         return None
@@ -295,56 +310,69 @@ def open_segment(path: Path) -> Segment | None:
         stats = metadata.row_group(i).column(tid).statistics
         ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
                       else (b"\0" * 16, b"\xff" * 16))
-    return Segment(path, meta, metadata, ranges)
+    return Segment(loc, path, meta, metadata, ranges, size, cache)
 
 
-def list_segment_paths(root: Path) -> list[Path]:
-    """Every committed segment file under ``root``, oldest partition first."""
-    base = root / SPANS_DIR
-    if not base.exists():
-        return []
-    return sorted(p for pattern in HOUR_GLOBS for p in base.glob(f"{pattern}/*.parquet")
-                  if not p.name.startswith("."))
+def segments_dataset(segments: list[Segment]) -> ds.Dataset:
+    """An Arrow dataset over ``segments`` (at least one), in ``STORED_SCHEMA``, for DuckDB.
+
+    Locally ``ds.dataset`` checks that every file exists (a vanished one raises FileNotFoundError,
+    which the SQL engine retries on); on S3 the fragments carry the sizes the listing gave, so
+    opening one costs no extra request.
+    """
+    loc = segments[0].loc
+    if loc.is_local:
+        return ds.dataset([s.path for s in segments], schema=STORED_SCHEMA, format="parquet")
+    fragments = [s._fragment() for s in segments]
+    return ds.FileSystemDataset(fragments, STORED_SCHEMA, _PARQUET, loc.fs)
 
 
-def remove_debris(root: Path) -> None:
-    """Delete what a crash can leave behind: temporary files and sidecars without a segment."""
-    base = root / SPANS_DIR
-    if not base.exists():
-        return
-    for pattern in HOUR_GLOBS:
-        for tmp in base.glob(f"{pattern}/.*.tmp"):
-            tmp.unlink(missing_ok=True)
-        for suffix in SIDECARS:
-            for sidecar in base.glob(f"{pattern}/*{suffix}"):
-                if not sidecar.with_suffix(".parquet").exists():
-                    sidecar.unlink(missing_ok=True)
+def list_segment_files(loc: Location) -> dict[str, int]:
+    """Every committed segment file under the store and its size, oldest partition first."""
+    return {i.path: i.size for i in sorted(list_files(loc, SPANS_DIR), key=lambda i: i.path)
+            if _is_segment(loc.relative(i.path)) and not i.base_name.startswith(".")}
 
 
-def delete_segment(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    for suffix in SIDECARS:
-        path.with_suffix(suffix).unlink(missing_ok=True)
+def list_segment_paths(loc: Location) -> list[str]:
+    """Every committed segment file under the store, oldest partition first."""
+    return list(list_segment_files(loc))
+
+
+def remove_debris(loc: Location, writer: str) -> None:
+    """Delete what a crash of ``writer`` can leave: temporary files and its sidecars without a segment.
+
+    Only this writer's: in a shared bucket, another writer's sidecars may be waiting for their
+    segment, which it uploads last.
+    """
+    files = set(_spans_files(loc))
+    debris = [p for p in files if p.endswith(".tmp") and p.rsplit("/", 1)[-1].startswith(f".{writer}-")]
+    for p in files:
+        name = p.rsplit("/", 1)[-1]
+        if name.startswith(f"{writer}-") and p.endswith(SIDECARS) and \
+                p.rsplit(".", 1)[0] + ".parquet" not in files:
+            debris.append(p)
+    delete_files(loc, debris)
+
+
+def delete_segment(loc: Location, path: str) -> None:
+    """The segment first, its sidecars after: a reader never lists a segment without sidecars."""
+    delete_files(loc, [path, *(sidecar_path(path, s) for s in SIDECARS)])
+
+
+_SEGMENT_GLOBS = tuple(f"{SPANS_DIR}/{pattern}/*.parquet" for pattern in HOUR_GLOBS)
+
+
+def _is_segment(relative: str) -> bool:
+    return any(fnmatch.fnmatch(relative, glob) for glob in _SEGMENT_GLOBS)
+
+
+_PARQUET = ds.ParquetFileFormat()
+
+
+def _spans_files(loc: Location) -> list[str]:
+    return [i.path for i in list_files(loc, SPANS_DIR)]
 
 
 def _sorted_ids(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     raw = pc.unique(ids).to_numpy(zero_copy_only=False).astype("S16")
     return np.sort(raw)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory (a directory, so that a rename or unlink in it is durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

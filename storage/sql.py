@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, STORED_SCHEMA
+from spanlake.storage.segments import END_TIME_SQL, segments_dataset
 from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
@@ -129,6 +129,8 @@ class SqlEngine:
         try:
             table, truncated = _fetch(con, statement, limit, self.max_result_bytes)
         except duckdb.Error as e:
+            if store_unreadable(e):
+                raise StorageUnavailable(f"cannot read the span store: {e}") from None
             if expired.is_set():
                 raise SqlTimeout(f"query interrupted: it ran past the {self.timeout_s:g} s time limit "
                                  "(sql_timeout)") from None
@@ -161,6 +163,14 @@ class SqlEngine:
                 con.close()
                 raise
         raise AssertionError("unreachable")
+
+
+def store_unreadable(e: duckdb.Error) -> bool:
+    """Whether DuckDB failed because the store could not be read: its own file reader's IOException,
+    or (on S3, where it scans pyarrow datasets) the Arrow stream's IOError, which it reports as
+    invalid input."""
+    return isinstance(e, duckdb.IOException) or (
+        isinstance(e, duckdb.InvalidInputException) and "failed: IOError:" in str(e))
 
 
 def check_query(query: str) -> str:
@@ -213,8 +223,7 @@ def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not snap.segments:
         con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
         return
-    files = ds.dataset([str(s.path) for s in snap.segments], schema=STORED_SCHEMA, format="parquet")
-    con.register("_segments", files)
+    con.register("_segments", segments_dataset(snap.segments))
     con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM _segments "
                 "UNION ALL BY NAME SELECT * FROM _tail")
 

@@ -5,9 +5,18 @@ the spans are durable and already visible (readers query the tail beside the seg
 background thread flushes the tail into segments every ``flush_interval_s`` or when it reaches
 ``segment_max_spans``, then deletes the WAL files the flush covered.
 
-Crash safety: segments are named ``<writer>-<last WAL seq>``, so a flush interrupted by a crash is
-redone on start under the same names (overwriting whatever part of it was committed) from the WAL
-files it covered, which are deleted only after the whole flush committed.
+The store is a local directory or an S3 prefix (``storage/location.py``); the WAL is always on
+local disk, locked by this process (``storage/wal_lock.py``).
+
+Crash safety: segments are named ``<writer>-<last WAL seq>-<n>``, so a flush cut short (by a crash,
+or by an object store that went away) is redone under the same names, overwriting whatever part
+of it was written: on restart from the WAL files it covered, which are deleted only after the
+whole flush is written; in a running process from the spans it still holds, before anything newer.
+A compacted segment ``replaces`` inputs by name, so a rewritten input stays hidden behind it.
+
+Tenants: every span is written for one tenant (``for_tenant(name)`` gives the view a request of that
+tenant uses); its segments go under ``spans/tenant=NAME/`` in the directory or the bucket alike, and
+its WAL records carry the tenant, so a replay puts each span back under its own tenant.
 """
 
 from __future__ import annotations
@@ -15,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,19 +43,23 @@ from spanlake.storage.api import (
     TraceQuery,
     check_tenant,
 )
-from spanlake.storage.catalog import Catalog, Snapshot
+from spanlake.storage.cache import DiskCache
+from spanlake.storage.catalog import DEFAULT_REFRESH_S, Catalog, Snapshot, flush_key
 from spanlake.storage.diskspace import DiskReserve
+from spanlake.storage.lease import Lease
+from spanlake.storage.location import Location, local_location
 from spanlake.storage.reader import Reader
 from spanlake.storage.schema import SPAN_SCHEMA
 from spanlake.storage.segments import (
     HOUR_NS,
-    PendingSegment,
     delete_segment,
+    list_segment_paths,
     partition_of,
-    prepare_segment,
     remove_debris,
+    write_segment,
 )
 from spanlake.storage.wal import WalWriteError, WriteAheadLog, decode_batch, encode_batch, read_records
+from spanlake.storage.wal_lock import WalDirectoryLock, writer_id
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +98,23 @@ class StoreConfig:
     # Writes are refused (StoreUnavailable) while the data or WAL disk has less than this free:
     # the room flushes and compaction need on a nearly full disk (storage/diskspace.py).
     disk_reserve_bytes: int = 0
+    # How often a reader lists the store for segments other processes wrote.
+    refresh_s: float = DEFAULT_REFRESH_S
+    # Compaction keeps the segments it replaced this long, for queries that listed them before.
+    compaction_grace_s: float = 0.0
+    # Where sidecars of a remote store are kept on local disk (None: memory only).
+    cache_dir: Path | None = None
 
 
 class SegmentStore:
-    """Implements ``SpanWriter`` and ``SpanReader`` over a data directory."""
+    """Implements ``SpanWriter`` and ``SpanReader`` over a store (``storage``, default: ``data_dir``)."""
 
-    def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True) -> None:
+    def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True,
+                 storage: Location | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.loc = storage or local_location(self.data_dir)
         self._lock = threading.Lock()  # guards the tail and WAL rotation together
         self._tails: dict[str, _Tail] = {}  # per tenant
         self._tail_spans = 0  # in every tenant's tail
@@ -103,11 +123,18 @@ class SegmentStore:
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
-        self.catalog = Catalog(self.data_dir)
+        cache = DiskCache(config.cache_dir) if config.cache_dir and not self.loc.is_local else None
+        self.catalog = Catalog(self.loc, config.refresh_s, cache)
         self.reader = Reader(self.snapshot)
         self._tenants: dict[str, TenantStore] = {}
         self.events = StoreEvents()
         self._wal: WriteAheadLog | None = None
+        self._wal_lock: WalDirectoryLock | None = None
+        self.writer_id = ""
+        # This writer's last flush that is wholly written and retired from the tail: its later
+        # segments stay out of snapshots until then, or they would be read twice (also in the tail).
+        self._published = -1
+        self._retry: int | None = None  # WAL position of a flush that failed part-way
         self._flusher: threading.Thread | None = None
         self.disk = DiskReserve([self.data_dir, config.wal_dir or self.data_dir / "wal"],
                                 config.disk_reserve_bytes)
@@ -162,35 +189,45 @@ class SegmentStore:
         """Move the tail into committed segments now (also what the background thread does)."""
         with self._flush_lock:
             wal = self._require_wal()
+            if self._retry is not None:
+                # A flush failed part-way: write it again, under the same names, before anything
+                # newer, so its pieces already written are overwritten, never duplicated.
+                self._write_segments(list(self._flushing), self._retry)
+                wal.delete_through(self._retry)
+                self._retry = None
             with self._lock:
-                if not self._tails and not self._flushing:
+                if not self._tails:
                     return
                 closed = wal.rotate()
-                # A failed earlier flush left its spans in _flushing (and its WAL files on disk):
-                # this flush covers them too.
-                tails = [(tenant, t) for tenant, tail in self._tails.items() for t in tail.tables]
-                self._flushing, self._tails, self._tail_spans = [*self._flushing, *tails], {}, 0
+                self._flushing = [(tenant, t) for tenant, tail in self._tails.items() for t in tail.tables]
+                self._tails, self._tail_spans = {}, 0
                 self._flushing_spans = sum(t.num_rows for _, t in self._flushing)
+            self._retry = closed
             started = time.perf_counter()
             spans, size = self._write_segments(list(self._flushing), closed)
+            self._retry = None
             wal.delete_through(closed)
             self.events.flush(time.perf_counter() - started, spans, size)
 
-    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None
-                ) -> compaction.CompactionResult:
+    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None,
+                lease: Lease | None = None) -> compaction.CompactionResult:
         """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
         with self._flush_lock:
             started = time.perf_counter()
-            result = compaction.compact(self.data_dir, self.catalog, max_output_spans,
-                                        settled_before_ns=settled_before_ns)
+            result = compaction.compact(
+                self.loc, self.catalog, max_output_spans, settled_before_ns=settled_before_ns,
+                grace_s=self.config.compaction_grace_s,
+                still_leader=lease.held if lease else lambda: True,
+                holder=lease.holder if lease else self.writer_id or "compactor")
             if result.inputs:
                 self.events.compaction(time.perf_counter() - started, result.inputs, result.spans)
             return result
 
-    def drop_older_than(self, cutoff_ns: int, tenant: str | None = None) -> int:
+    def drop_older_than(self, cutoff_ns: int, tenant: str | None = None, lease: Lease | None = None) -> int:
         """Retention: delete hour partitions (of ``tenant``, or of all) that end before ``cutoff_ns``."""
         with self._flush_lock:
-            return compaction.drop_older_than(self.data_dir, cutoff_ns, self.catalog, tenant)
+            return compaction.drop_older_than(self.loc, cutoff_ns, self.catalog, tenant,
+                                              lease.held if lease else lambda: True)
 
     def wal_bytes(self) -> int:
         """Bytes in this store's WAL files (what a crash would replay)."""
@@ -223,8 +260,12 @@ class SegmentStore:
         if self._flusher is not None:
             self._flusher.join()
         if self._wal is not None:
-            self.flush()
-            self._wal.close()
+            try:
+                self.flush()
+            finally:
+                self._wal.close()
+                if self._wal_lock is not None:
+                    self._wal_lock.release()
 
     # --- read path (SpanReader) -------------------------------------------------------------
     def snapshot(self, tenant: str = DEFAULT_TENANT) -> Snapshot:
@@ -234,7 +275,8 @@ class SegmentStore:
             tail = [t for owner, t in self._flushing if owner == tenant]
             if tenant in self._tails:
                 tail += self._tails[tenant].tables
-            segments = [s for s in self.catalog.segments() if s.tenant == tenant]
+            segments = [s for s in self.catalog.segments()
+                        if s.tenant == tenant and not self._unpublished(s.path)]
         return Snapshot(segments, pa.concat_tables(tail) if tail else SPAN_SCHEMA.empty_table())
 
     def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
@@ -267,12 +309,18 @@ class SegmentStore:
     # --- internals ----------------------------------------------------------------------------
     def _open_for_writing(self) -> None:
         wal_dir = self.config.wal_dir or self.data_dir / "wal"
-        self.writer_id = _writer_id(wal_dir)
-        remove_debris(self.data_dir)
-        last_flush = self.catalog.last_wal_seq(self.writer_id)
-        self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
-        self._wal.on_fsync = lambda seconds: self.events.fsync(seconds)
-        self._replay(last_flush)
+        self._wal_lock = WalDirectoryLock(wal_dir)  # raises WalDirectoryInUse: nothing touched yet
+        try:
+            self.writer_id = writer_id(wal_dir)
+            remove_debris(self.loc, self.writer_id)
+            last_flush = self.catalog.last_wal_seq(self.writer_id)
+            self._published = last_flush
+            self._wal = WriteAheadLog(wal_dir / self.writer_id, first_seq=last_flush + 1)
+            self._wal.on_fsync = lambda seconds: self.events.fsync(seconds)
+            self._replay(last_flush)
+        except BaseException:
+            self._wal_lock.release()
+            raise
         self._flusher = threading.Thread(target=self._flush_loop, name="spanlake-flush", daemon=True)
         self._flusher.start()
 
@@ -281,7 +329,7 @@ class SegmentStore:
         wal = self._require_wal()
         pending = [s for s in wal.sequences() if s != wal.current_seq]
         redo = [s for s in pending if s <= last_flush]
-        if redo:  # the last flush committed (some of) its segments but did not finish
+        if redo:  # the last flush wrote (some of) its segments but did not finish
             log.info("redoing the interrupted flush of WAL files %s..%s", redo[0], redo[-1])
             self._drop_partial_flush(last_flush)
             try:
@@ -306,16 +354,20 @@ class SegmentStore:
             except OSError:
                 log.exception("flushing the replayed WAL failed; serving anyway, will retry")
 
+    def _unpublished(self, path: str) -> bool:
+        key = flush_key(path)
+        return key is not None and key[0] == self.writer_id and key[1] > self._published
+
     def _drop_partial_flush(self, wal_seq: int) -> None:
-        """Delete what an interrupted flush committed; its redo writes all of it again.
+        """Delete what an interrupted flush wrote; its redo writes all of it again (perhaps cut
+        differently, if ``segment_max_spans`` changed meanwhile).
 
         (A crash during the redo itself is safe too: with these gone, the WAL files count as
         unflushed on the next start and are replayed into the tail.)
         """
-        for seg in self.catalog.segments():
-            if seg.meta.get("writer") == self.writer_id and \
-                    seg.meta.get("wal_seq", {}).get(self.writer_id) == wal_seq:
-                delete_segment(seg.path)
+        for path in list_segment_paths(self.loc):
+            if flush_key(path) == (self.writer_id, wal_seq):
+                delete_segment(self.loc, path)
         self.catalog.invalidate()
 
     def _read_wal(self, seqs: list[int]) -> list[tuple[str, pa.Table]]:
@@ -333,40 +385,35 @@ class SegmentStore:
 
         Chunking bounds a flush's memory: one chunk is filtered, sorted and written at a time, so a
         flush that fell behind a burst does not copy the whole backlog at once (the 10M benchmark
-        peaked at 1.2 GiB when it did). Nothing is visible until every chunk is committed.
+        peaked at 1.2 GiB when it did). Readers in this process see none of it until every part is
+        written (they read these spans from the tail until then); readers elsewhere may see the
+        parts as they land, each whole and none twice.
         Returns the spans and the bytes (segment files) written.
         """
-        meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
         step = max(1, self.config.segment_max_spans)
+        meta = {"writer": self.writer_id, "wal_seq": {self.writer_id: wal_seq}}
         by_tenant: dict[str, list[pa.Table]] = {}
         for tenant, table in batches:
             by_tenant.setdefault(tenant, []).append(table)
-        pending: list[PendingSegment] = []
-        n = 0
-        try:
-            for tenant, tables in sorted(by_tenant.items()):
-                spans = pa.concat_tables(tables)
-                for offset in range(0, spans.num_rows, step):
-                    chunk = spans.slice(offset, step)
-                    name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
-                    n += 1
-                    hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
-                    for hour in pc.unique(hours).to_pylist():
-                        part = chunk.filter(pc.equal(hours, hour))
-                        partition = partition_of(hour * HOUR_NS, tenant)
-                        pending.append(prepare_segment(self.data_dir, partition, name, part, meta))
-        except BaseException:
-            for p in pending:  # a failed flush (full disk) leaves no temp files holding space
-                p.tmp.unlink(missing_ok=True)
-            raise
-        with self._lock:  # publish all segments and retire the flushed tail in one step for readers
-            for p in pending:
-                p.commit()
+        n = size = 0
+        for tenant, tables in sorted(by_tenant.items()):
+            spans = pa.concat_tables(tables)
+            for offset in range(0, spans.num_rows, step):
+                chunk = spans.slice(offset, step)
+                name = f"{self.writer_id}-{wal_seq:012d}-{n:04d}"
+                n += 1
+                hours = pc.divide(chunk.column("start_time_unix_nano"), HOUR_NS)
+                for hour in pc.unique(hours).to_pylist():
+                    part = chunk.filter(pc.equal(hours, hour))
+                    partition = partition_of(hour * HOUR_NS, tenant)
+                    size += write_segment(self.loc, partition, name, part, meta)[1]
                 if _PAUSE_AFTER_COMMIT_S:
                     time.sleep(_PAUSE_AFTER_COMMIT_S)
+        with self._lock:  # publish the flush and retire its tail in one step for readers
+            self._published = wal_seq
             self.catalog.invalidate()
             self._flushing, self._flushing_spans = [], 0
-        return sum(t.num_rows for _, t in batches), sum(p.final.stat().st_size for p in pending)
+        return sum(t.num_rows for _, t in batches), size
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -380,6 +427,13 @@ class SegmentStore:
                 return
             try:
                 self.flush()
+            except OSError as e:
+                if self.loc.is_local:
+                    log.exception("flush failed; will retry")
+                else:  # the object store is away: one line per attempt, not a stack trace
+                    log.warning("upload to %s failed, retrying in 1 s; %d spans wait in the WAL: %s",
+                                self.loc.uri, self._tail_spans + self._flushing_spans, e)
+                time.sleep(1)
             except Exception:  # keep flushing later; the WAL still holds everything
                 log.exception("flush failed; will retry")
                 time.sleep(1)
@@ -448,15 +502,6 @@ class TenantStore:
     def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
                    services: Sequence[str] | None = None) -> pa.Table:
         return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
-
-
-def _writer_id(wal_dir: Path) -> str:
-    """This data directory's writer ID: made once, kept in the WAL directory."""
-    wal_dir.mkdir(parents=True, exist_ok=True)
-    path = wal_dir / "writer-id"
-    if not path.exists():
-        path.write_text(secrets.token_hex(4))
-    return path.read_text().strip()
 
 
 def open_store(data_dir: Path, flush_interval_s: float = 1.0, **kwargs: object) -> SegmentStore:

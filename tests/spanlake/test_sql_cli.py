@@ -132,6 +132,27 @@ def test_every_attack_fails_through_run(data_dir: Path, tmp_path: Path, query: s
     assert list(tmp_path.iterdir()) == []
 
 
+def test_queries_a_bucket_in_place(tmp_path: Path, bucket: str) -> None:
+    from spanlake.storage.location import open_location
+    from spanlake.storage.store import StoreConfig
+
+    store = SegmentStore(tmp_path / "w", StoreConfig(flush_interval_s=3600),
+                         storage=open_location(f"s3://{bucket}"))
+    from tests.storage.spans import span, spans_table
+
+    store.write(all_spans())
+    store.for_tenant("team-x").write(spans_table([span(1, 1, "x-only")]))
+    store.close()
+    r = subprocess.run([*COMMAND, "SELECT count(*) AS spans FROM spans", "--storage", f"s3://{bucket}",
+                        "--format", "csv"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ['"spans"', str(all_spans().num_rows)]
+    r = subprocess.run([*COMMAND, "SELECT DISTINCT service_name FROM spans", "--storage", f"s3://{bucket}",
+                        "--tenant", "team-x", "--format", "csv"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ['"service_name"', '"x-only"']
+
+
 def test_tenant_picks_that_tenants_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.storage.spans import span, spans_table
 

@@ -85,3 +85,11 @@ def test_the_ready_line_names_the_absolute_data_directory(tmp_path: Path, monkey
     server.start()
     server.stop()
     assert f"data in {tmp_path / 'relative-data'}" in server.log()
+
+
+def test_an_unreachable_object_store_is_one_line_naming_the_bucket_and_the_flag(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: what a start sees while S3 is down
+    env = {"AWS_ENDPOINT_URL": dead, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    line = _one_clear_line(_start(tmp_path / "data", "--storage", "s3://no-such-bucket/prefix",
+                                  "--log-level", "error", env=env))
+    assert "s3://no-such-bucket/prefix" in line and "--storage" in line

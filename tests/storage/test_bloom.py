@@ -7,6 +7,7 @@ from pathlib import Path
 from spanlake.storage.api import TraceQuery
 from spanlake.storage.attributes import attr
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair
+from spanlake.storage.location import local_location
 from spanlake.storage.rows import spans_table
 from spanlake.storage.segments import list_segment_paths, open_segment
 from spanlake.storage.store import open_store
@@ -40,8 +41,9 @@ def test_an_absent_value_is_ruled_out_but_typed_keys_never_are(tmp_path: Path) -
     store = open_store(tmp_path, flush_interval_s=3600)
     store.write(_table())
     store.flush()
-    (segment,) = [open_segment(p) for p in list_segment_paths(tmp_path)]
-    assert segment is not None and segment.path.with_suffix(".bloom").exists()
+    loc = local_location(tmp_path)
+    (segment,) = [open_segment(loc, p) for p in list_segment_paths(loc)]
+    assert segment is not None and Path(segment.path).with_suffix(".bloom").exists()
     assert not segment.may_have_tag("http.method", "DELETE")
     assert segment.may_have_tag("http.method", "GET")
     assert segment.may_have_tag("http.status_code", "200")  # int: matched by value, never pruned

@@ -10,10 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from spanlake.storage.api import TraceQuery
+from spanlake.storage.location import local_location
 from spanlake.storage.schema import FORMAT_VERSION
-from spanlake.storage.segments import META_KEY, SegmentFormatError, list_segment_paths, open_segment
+from spanlake.storage.segments import META_KEY, Segment, SegmentFormatError
+from spanlake.storage.segments import open_segment as _open_segment
 from spanlake.storage.store import open_store
-from tests.storage.test_store import _spans
+from tests.storage.test_store import _spans, list_segment_paths
+
+
+def open_segment(path: Path) -> Segment | None:
+    return _open_segment(local_location(path.parent), str(path))
 
 
 def _one_segment(tmp_path: Path) -> Path:

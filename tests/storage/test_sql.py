@@ -463,7 +463,7 @@ def test_a_segment_compacted_away_after_the_snapshot_is_skipped_by_a_fresh_one(t
     try:
         stale = s.snapshot()
         gone = stale.segments[0]
-        gone.path.rename(tmp_path / "moved.parquet")  # to a reader, what compaction's delete looks like
+        Path(gone.path).rename(tmp_path / "moved.parquet")  # to a reader, what compaction's delete looks like
         s.catalog.invalidate()
         first = [stale]
         e = SqlEngine(lambda: first.pop() if first else s.snapshot())

@@ -12,9 +12,21 @@ import pytest
 
 from spanlake.collector.formats.otlp import otlp_request_to_spans
 from spanlake.storage.api import StoreOverloaded
-from spanlake.storage.segments import HOUR_NS, list_segment_paths
+from spanlake.storage.location import local_location
+from spanlake.storage.segments import HOUR_NS
+from spanlake.storage.segments import list_segment_paths as _list_segment_paths
 from spanlake.storage.store import SegmentStore, StoreConfig, open_store
 from tests.otlp_data import make_request
+
+
+def list_segment_paths(directory: Path) -> list[Path]:
+    return [Path(p) for p in _list_segment_paths(local_location(directory))]
+
+
+def _crash(store: SegmentStore) -> None:
+    """What kill -9 leaves: no flush, no clean close, and the kernel drops the WAL directory lock."""
+    store._wal.close()  # type: ignore[union-attr]
+    store._wal_lock.release()  # type: ignore[union-attr]
 
 
 def _spans(traces: int = 5, per_trace: int = 4, start_ns: int | None = None) -> pa.Table:
@@ -64,7 +76,7 @@ def test_reopening_replays_the_wal_exactly_once(tmp_path: Path) -> None:
     store = open_store(tmp_path, flush_interval_s=3600)
     spans = _spans()
     store.write(spans)
-    store._wal.close()  # type: ignore[union-attr]  # crash: no flush, no clean close
+    _crash(store)
     reopened = open_store(tmp_path, flush_interval_s=3600)
     assert reopened.get_traces(_ids(spans)).num_rows == spans.num_rows
     reopened.close()
@@ -74,7 +86,7 @@ def test_a_torn_wal_record_is_dropped_not_fatal(tmp_path: Path) -> None:
     store = open_store(tmp_path, flush_interval_s=3600)
     good = _spans()
     store.write(good)
-    store._wal.close()  # type: ignore[union-attr]
+    _crash(store)
     (wal_file,) = list(tmp_path.glob("wal/*/*.wal"))
     with open(wal_file, "ab") as f:
         f.write(b"\x10\x00\x00\x00garbage")  # a crash in the middle of an append

@@ -12,10 +12,11 @@ import pytest
 
 from spanlake.storage import wal as wal_module
 from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, StoreUnavailable, TraceQuery
-from spanlake.storage.segments import HOUR_NS, list_segment_paths
+from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.storage.spans import BASE_NS, span, spans_table
+from tests.storage.test_store import list_segment_paths
 
 
 def _trace(service: str, trace: int = 7) -> object:
@@ -67,6 +68,7 @@ def test_tenant_survives_a_wal_replay(tmp_path: Path) -> None:
     first._closed.set()
     assert first._wal is not None
     first._wal.close()
+    first._wal_lock.release()  # type: ignore[union-attr]  # as the kernel does for a dead process
     again = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
     try:
         assert again.for_tenant("team-a").get_services() == ["svc-a"]
@@ -134,6 +136,7 @@ def test_a_rolled_back_append_keeps_every_other_records_tenant(tmp_path: Path,
     first._closed.set()
     assert first._wal is not None
     first._wal.close()
+    first._wal_lock.release()  # type: ignore[union-attr]  # as the kernel does for a dead process
     again = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
     try:
         assert again.for_tenant("team-a").get_services() == ["svc-a"]
