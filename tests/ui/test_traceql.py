@@ -1,0 +1,170 @@
+"""TraceQL in the search page: the query box autocompletes scopes, names and values from the Tempo tag
+endpoints, marks syntax errors where the server says, shows the form as TraceQL, lists matched spans per
+trace with select()ed columns, and draws metrics queries whose exemplars open their traces."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import save_screenshot
+from tests.ui.data import CHECKOUT_TRACE, browse_trace_id
+
+pytestmark = pytest.mark.browser
+
+# The error traces of the last hour: the checkout trace (Charge) and browse traces 4 and 9 (ListItems).
+ERROR_TRACES = {CHECKOUT_TRACE, browse_trace_id(4), browse_trace_id(9)}
+
+
+def query_url(q: str, lookback: str = "1h") -> str:
+    return "/search?" + urlencode({"q": q, "lookback": lookback, "run": "1"})
+
+
+def suggestions(page: Page) -> list[str]:
+    return [str(t) for t in page.locator("#tql-suggestions .tql-opt-label").all_text_contents()]
+
+
+def test_form_fields_are_shown_as_traceql_and_go_into_the_query_box(page: Page) -> None:
+    page.goto("/search")
+    page.get_by_label("Service").select_option("frontend")
+    page.get_by_label("Operation").select_option("GET /checkout")
+    page.get_by_label("Tags").fill("http.status_code=500 error=true")
+    page.get_by_label("Min duration").fill("100ms")
+    expected = ('{resource.service.name="frontend" && name="GET /checkout" && span.http.status_code=500 '
+                "&& status=error && duration>100ms}")
+    expect(page.locator(".tql-from-form")).to_have_text(expected)
+    page.get_by_role("button", name="Use in query box").click()
+    expect(page.get_by_label("TraceQL")).to_have_value(expected)
+    # The equivalent query finds what the form finds: the same form without the status tag, run both ways.
+    page.get_by_label("Tags").fill("http.status_code=200")
+    page.get_by_label("Min duration").fill("")
+    page.get_by_label("Lookback").select_option("1h")
+    page.get_by_role("button", name="Use in query box").click()
+    page.get_by_role("button", name="Run query").click()
+    expect(page.locator("ol.tql-results > li")).to_have_count(1)
+    title = page.locator("ol.tql-results a.result-title")
+    expect(title).to_have_attribute("href", f"/trace/{CHECKOUT_TRACE}")
+
+
+def test_autocomplete_offers_scopes_names_and_values(page: Page) -> None:
+    page.goto("/search")
+    box = page.get_by_label("TraceQL")
+    box.click()
+    box.type("{ ")
+    # Inside a spanset: every scope and the intrinsics.
+    expect(page.get_by_role("listbox", name="Suggestions")).to_be_visible()
+    labels = suggestions(page)
+    expected = {"span.", "resource.", "event.", "link.", "instrumentation.", "duration", "status", "name"}
+    assert expected <= set(labels)
+    box.type("res")
+    expect(page.locator("#tql-suggestions .tql-opt-label")).to_have_text(["resource."])
+    box.press("Enter")
+    expect(box).to_have_value("{ resource.")
+    # Resource attribute names, from the tags endpoint.
+    expect(page.get_by_role("option", name=re.compile(r"^service\.name"))).to_be_visible()
+    assert "host.name" in suggestions(page)
+    assert "http.method" not in suggestions(page)
+    save_screenshot(page, "traceql-autocomplete")
+    box.type("serv")
+    box.press("Tab")
+    expect(box).to_have_value("{ resource.service.name")
+    box.type(' = "pay')
+    # Values from the tag values endpoint, narrowed by what was typed.
+    expect(page.locator("#tql-suggestions .tql-opt-label")).to_have_text(["payment"])
+    box.press("Enter")
+    expect(box).to_have_value('{ resource.service.name = "payment"')
+    # The rest of the spanset narrows the values: the payment service has one operation.
+    box.type(" && name = ")
+    expect(page.locator("#tql-suggestions .tql-opt-label")).to_have_text(["Charge"])
+    box.press("ArrowDown")
+    box.press("Enter")
+    box.type(" }")
+    expect(box).to_have_value('{ resource.service.name = "payment" && name = "Charge" }')
+    box.press("Escape")
+    box.press("Enter")
+    expect(page.locator("ol.tql-results > li")).to_have_count(1)
+    expect(page.locator("ol.tql-results .tql-spans tbody tr")).to_contain_text(["Charge"])
+
+
+def test_syntax_error_is_marked_at_its_line_and_column(page: Page) -> None:
+    page.goto(query_url('{ status = error }\n| select(span.http.method,, name)'))
+    error = page.locator("#tql-error")
+    expect(error).to_contain_text("line 2, col")
+    # The server's column points at the second comma: that character is marked in the box.
+    expect(page.locator(".tql-error-mark")).to_have_text(",")
+    expect(page.locator(".tql-error-mark")).to_be_visible()
+    expect(page.get_by_label("TraceQL")).to_have_attribute("aria-invalid", "true")
+    mark_text = page.locator(".tql-mirror").evaluate(
+        "m => m.textContent.slice(0, m.textContent.indexOf(m.querySelector('mark').textContent) + 1)")
+    assert mark_text.endswith("method,")
+    # Editing the query clears the mark.
+    page.get_by_label("TraceQL").press("End")
+    page.get_by_label("TraceQL").type(" ")
+    expect(page.locator(".tql-error-mark")).to_have_count(0)
+
+
+def test_results_list_matched_spans_with_selected_attributes(page: Page) -> None:
+    page.goto(query_url("{ status = error } | select(span.payment.amount, resource.host.name)"))
+    traces = page.locator("ol.tql-results > li")
+    expect(traces).to_have_count(3)
+    titles = page.locator("ol.tql-results a.result-title")
+    hrefs = titles.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert {h.rsplit("/", 1)[1] for h in hrefs} == ERROR_TRACES
+    checkout = traces.filter(has_text=CHECKOUT_TRACE)
+    headers = checkout.locator("thead th").all_text_contents()
+    assert {"payment.amount", "host.name"} <= set(headers)
+    row = checkout.locator("tbody tr")
+    expect(row).to_have_count(1)
+    cells = dict(zip(headers, row.locator("td").all_text_contents(), strict=True))
+    assert cells["Span"] == "Charge"
+    assert cells["payment.amount"] == "42.5"
+    assert cells["host.name"] == "payment-host-1"
+    assert cells["Duration"] == "10ms"
+    save_screenshot(page, "traceql-search", docs_name="traceql-search.png")
+    # A matched span opens its trace with that span selected; the trace title opens the trace.
+    checkout.get_by_role("link", name="Charge").click()
+    expect(page).to_have_url(re.compile(rf"/trace/{CHECKOUT_TRACE}\?span=0000000000000006$"))
+    expect(page.locator(".span-count")).to_have_text("7")
+    page.go_back()
+    page.locator("ol.tql-results a.result-title").filter(has_text="GET /checkout").click()
+    expect(page).to_have_url(re.compile(rf"/trace/{CHECKOUT_TRACE}$"))
+
+
+def test_rate_by_service_draws_series_and_an_exemplar_opens_its_trace(page: Page) -> None:
+    page.goto(query_url("{ } | rate() by(resource.service.name)"))
+    chart = page.locator(".tql-chart")
+    expect(page.get_by_role("heading", name="5 series")).to_be_visible()
+    expect(chart.locator(".legendtext")).to_contain_text(["resource.service.name=cart",
+                                                          "resource.service.name=frontend", "exemplars"])
+    points = chart.locator(".point")
+    expect(points.first).to_be_visible()
+    save_screenshot(page, "traceql-rate", docs_name="traceql-metrics.png")
+    points.last.click(force=True)
+    expect(page).to_have_url(re.compile(r"/trace/[0-9a-f]{32}$"))
+    expect(page.locator(".trace-page[data-ready=true]")).to_be_attached()
+
+
+def test_quantile_over_time_draws_one_series_per_quantile(page: Page) -> None:
+    page.goto(query_url("{ resource.service.name = \"frontend\" } | quantile_over_time(duration, .99)"))
+    expect(page.get_by_role("heading", name="1 series")).to_be_visible()
+    chart = page.locator(".tql-chart")
+    expect(chart.locator(".legendtext").first).to_contain_text("0.99")
+    expect(chart.locator(".ytitle")).to_have_text("seconds")
+    expect(chart.locator(".point").first).to_be_visible()
+
+
+def test_histogram_over_time_draws_a_heatmap_whose_exemplars_open_traces(page: Page) -> None:
+    page.goto(query_url("{ } | histogram_over_time(duration)"))
+    chart = page.locator(".tql-chart")
+    expect(chart.locator(".hm")).to_have_count(1)
+    # Buckets are power-of-two durations; the slowest bucket holds the 100 ms checkout trace.
+    expect(chart.locator(".ytick")).to_contain_text(["≤ 125ms"])
+    points = chart.locator(".point")
+    expect(points.first).to_be_visible()
+    save_screenshot(page, "traceql-histogram")
+    points.first.click(force=True)
+    expect(page).to_have_url(re.compile(r"/trace/[0-9a-f]{32}$"))
+    expect(page.locator(".trace-page[data-ready=true]")).to_be_attached()
