@@ -100,6 +100,7 @@ def test_syntax_error_is_marked_at_its_line_and_column(page: Page) -> None:
     mark_text = page.locator(".tql-mirror").evaluate(
         "m => m.textContent.slice(0, m.textContent.indexOf(m.querySelector('mark').textContent) + 1)")
     assert mark_text.endswith("method,")
+    save_screenshot(page, "traceql-syntax-error")
     # Editing the query clears the mark.
     page.get_by_label("TraceQL").press("End")
     page.get_by_label("TraceQL").type(" ")
@@ -168,3 +169,38 @@ def test_histogram_over_time_draws_a_heatmap_whose_exemplars_open_traces(page: P
     points.first.click(force=True)
     expect(page).to_have_url(re.compile(r"/trace/[0-9a-f]{32}$"))
     expect(page.locator(".trace-page[data-ready=true]")).to_be_attached()
+
+
+def test_by_groups_show_their_values_and_spans_beyond_spss_are_counted(page: Page) -> None:
+    page.goto(query_url(f'{{ trace:id = "{CHECKOUT_TRACE}" }} | by(resource.service.name)'))
+    trace = page.locator("ol.tql-results > li")
+    expect(trace).to_have_count(1)
+    # One group per service, its value above its spans: frontend's two spans, payment's one.
+    groups = trace.locator("tbody")
+    expect(groups).to_have_count(5)
+    frontend = groups.filter(has_text="resource.service.name = frontend")
+    span_names = frontend.locator("tr:not(.tql-set-head) td:first-child")
+    expect(span_names).to_have_text(["GET /checkout", "auth.verify"])
+    expect(groups.filter(has_text="resource.service.name = payment").locator("a")).to_have_text(["Charge"])
+    expect(trace.locator(".matched")).to_have_text("7 matched spans")
+    # Without by(), one spanset of 7 spans: the server returns 3 per spanset unless spss says more.
+    page.goto(query_url(f'{{ trace:id = "{CHECKOUT_TRACE}" }}'))
+    expect(page.locator("ol.tql-results .matched")).to_have_text("7 matched spans (3 shown)")
+    page.goto(query_url(f'{{ trace:id = "{CHECKOUT_TRACE}" }}') + "&spss=10")
+    expect(page.locator("ol.tql-results .matched")).to_have_text("7 matched spans")
+    expect(page.locator("ol.tql-results tbody tr")).to_have_count(7)
+    # The query box runs with the same spss.
+    page.get_by_label("TraceQL").fill(f'{{ trace:id = "{CHECKOUT_TRACE}" && kind = server }}')
+    page.get_by_role("button", name="Run query").click()
+    expect(page).to_have_url(re.compile(r"spss=10"))
+    expect(page.locator("ol.tql-results .matched")).to_have_text("4 matched spans")
+
+
+def test_traceql_results_fit_an_800px_window(page: Page) -> None:
+    page.set_viewport_size({"width": 800, "height": 860})
+    q = "{ status = error } | select(span.payment.amount, resource.host.name, span.db.statement)"
+    page.goto(query_url(q))
+    expect(page.locator("ol.tql-results > li")).to_have_count(3)
+    # The spans table scrolls inside its box; the page never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    save_screenshot(page, "traceql-800px")

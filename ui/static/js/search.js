@@ -17,7 +17,7 @@ const SORTS = {
   errors: ['Most errors', (a, b) => b.errorCount - a.errorCount || b.start - a.start],
 };
 const FIELDS = ['service', 'operation', 'tags', 'lookback', 'start', 'end', 'minDuration', 'maxDuration', 'limit', 'sort',
-  'q'];
+  'q', 'spss'];
 
 /** Time window in µs since epoch from the URL state (`start`/`end` are µs too, for links from charts). */
 function timeWindow(state) {
@@ -190,6 +190,7 @@ export async function render(root, _params, query) {
     if (!q) return;
     const next = rangeParams(form);
     next.set('q', q);
+    if (state.spss) next.set('spss', state.spss);
     next.set('run', '1');
     navigate(`/search?${next}`);
   }});
@@ -221,7 +222,7 @@ async function runTraceQL(results, state, editor) {
     if (isMetricsQuery(state.q)) {
       await renderMetrics(results, await traceqlMetrics(state.q, range), state.q);
     } else {
-      renderSpanSets(results, await traceqlSearch(state.q, {...range, limit: state.limit || 20}));
+      renderSpanSets(results, await traceqlSearch(state.q, {...range, limit: state.limit || 20, spss: state.spss}));
     }
   } catch (err) {
     // A syntax error is shown at its position in the query box; other failures here.

@@ -46,6 +46,7 @@ function spanRows(trace, set, columns) {
 function traceItem(trace, columns) {
   const sets = spanSetsOf(trace);
   const matched = sets.reduce((n, s) => n + (s.matched ?? (s.spans || []).length), 0);
+  const shown = sets.reduce((n, s) => n + (s.spans || []).length, 0);
   const services = Object.entries(trace.serviceStats || {});
   const table = h('table', {class: 'data tql-spans', 'aria-label': `Matched spans of ${trace.traceID}`},
     h('thead', {}, h('tr', {}, h('th', {}, 'Span'), h('th', {}, 'Span ID'), h('th', {}, 'Duration'),
@@ -61,7 +62,8 @@ function traceItem(trace, columns) {
       h('span', {class: 'trace-id mono'}, trace.traceID),
       h('span', {class: 'duration'}, fmtDuration((trace.durationMs || 0) * 1000))),
     h('div', {class: 'result-meta'},
-      h('span', {class: 'matched'}, `${matched} matched spans`),
+      // The server returns at most `spss` spans per spanset (3 unless the URL sets spss).
+      h('span', {class: 'matched'}, `${matched} matched spans${shown < matched ? ` (${shown} shown)` : ''}`),
       h('span', {class: 'muted'}, relativeTime(Number(BigInt(trace.startTimeUnixNano || '0') / 1000n))),
       h('span', {class: 'services'}, services.map(([name, s]) => serviceChip(name, s.spanCount)))),
     table);
