@@ -204,3 +204,27 @@ def test_traceql_results_fit_an_800px_window(page: Page) -> None:
     # The spans table scrolls inside its box; the page never scrolls sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
     save_screenshot(page, "traceql-800px")
+
+
+def test_autocomplete_after_a_pipe_offers_stages_and_select_takes_attribute_names(page: Page) -> None:
+    page.goto("/search?lookback=1h")
+    box = page.get_by_label("TraceQL")
+    box.click()
+    box.type("{ status = error } | ")
+    expect(page.get_by_role("option", name="rate()")).to_be_visible()
+    stages = {"select(", "by(", "rate()", "quantile_over_time(duration, .99)",
+              "histogram_over_time(duration)"}
+    assert stages <= set(suggestions(page))
+    box.type("sel")
+    box.press("Enter")
+    expect(box).to_have_value("{ status = error } | select(")
+    box.type("span.pay")
+    names = page.locator("#tql-suggestions .tql-opt-label")
+    expect(names).to_have_text(["payment.amount", "payment.retried"])
+    box.press("Tab")
+    box.type(")")
+    expect(page.get_by_role("listbox", name="Suggestions")).to_be_hidden()
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=%7B\+status\+%3D\+error\+%7D\+%7C\+select%28span\.payment\.amount%29"))
+    expect(page.locator("ol.tql-results > li")).to_have_count(3)
+    expect(page.locator("ol.tql-results thead").first).to_contain_text("payment.amount")
