@@ -135,7 +135,10 @@ function heatmapTraces(series, q) {
     if (row < 0) continue;
     for (const p of s.samples || []) z[row][times.indexOf(Number(p.timestampMs))] += p.value;
   }
-  const heat = {type: 'heatmap', x: times.map((t) => new Date(t)), y: bounds.map(label), z,
+  // Empty cells stay empty (the page shows through) rather than taking the scale's lightest colour.
+  const cells = z.map((row) => row.map((v) => (v > 0 ? v : null)));
+  const heat = {type: 'heatmap', x: times.map((t) => new Date(t)), y: bounds.map(label), z: cells,
+    hoverongaps: false,
     colorscale: 'YlOrRd', reversescale: true, hovertemplate: '%{y}<br>%{x}<br>%{z} spans<extra></extra>',
     colorbar: {title: {text: 'spans'}}};
   const ex = exemplarTrace(series, ({s}) => label(bound(s)));
