@@ -104,6 +104,8 @@ export function queryEditor({value = '', onRun}) {
   const error = h('div', {class: 'tql-error', id: 'tql-error', role: 'alert'});
   const box = h('div', {class: 'tql-box'}, mirror, input, list);
   let tags = null;
+  // Values per (attribute, rest of the query): typing a value's prefix asks the server once, not per key.
+  const valueCache = new Map();
   let options = [];
   let active = -1;
   let context = null;
@@ -178,13 +180,13 @@ export function queryEditor({value = '', onRun}) {
       items = names.map((n) => ({label: n, insert: /^[\w.\-/]+$/.test(n) ? n : JSON.stringify(n),
         detail: context.scopes.length === 1 ? context.scopes[0] : ''}));
     } else {
-      let values;
-      try {
-        values = await traceqlTagValues(context.tag, context.q);
-      } catch {
-        // The rest of the query may not parse yet: offer the attribute's values unfiltered.
-        values = await traceqlTagValues(context.tag).catch(() => []);
+      const key = `${context.tag}\n${context.q}`;
+      if (!valueCache.has(key)) {
+        // The rest of the query may not parse yet: then offer the attribute's values unfiltered.
+        valueCache.set(key, traceqlTagValues(context.tag, context.q)
+          .catch(() => traceqlTagValues(context.tag)).catch(() => []));
       }
+      const values = await valueCache.get(key);
       items = values.map((v) => ({label: String(v.value),
         insert: v.type === 'string' ? JSON.stringify(String(v.value)) : String(v.value), detail: v.type}));
     }
