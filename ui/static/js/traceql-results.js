@@ -166,8 +166,27 @@ export async function renderMetrics(el, body, q) {
     yaxis: heatmap ? {type: 'category', title: {text: isDurationQuery(q) ? 'duration' : 'bucket'}}
       : {title: {text: unitless || (isDurationQuery(q) ? 'seconds' : fn)}, rangemode: 'tozero'},
   }), {displaylogo: false, responsive: true});
+  const exemplarIds = traces[traces.length - 1].customdata;
   chart.on('plotly_click', (ev) => {
+    // The diamond under the mouse wins: plotly reports the point its throttled hover last found, which
+    // can be a line's sample on the same peak, a heatmap cell, or the diamond the mouse just left.
     const point = ev.points.find((p) => typeof p.customdata === 'string');
-    if (point) navigate(`/trace/${point.customdata}`);
+    const id = nearestExemplar(chart, ev.event, exemplarIds) || (point && point.customdata);
+    if (id) navigate(`/trace/${id}`);
   });
+}
+
+/** The exemplar drawn under the mouse (the closest diamond within a few pixels), or null. */
+function nearestExemplar(chart, event, ids) {
+  if (!event) return null;
+  const layers = chart.querySelectorAll('.scatterlayer .trace');
+  const marks = layers.length ? layers[layers.length - 1].querySelectorAll('.point') : [];
+  let best = null;
+  let bestDistance = 12;  // px: about a diamond's size plus a little aim
+  marks.forEach((mark, i) => {
+    const r = mark.getBoundingClientRect();
+    const d = Math.hypot(r.x + r.width / 2 - event.clientX, r.y + r.height / 2 - event.clientY);
+    if (d <= bestDistance) { best = ids[i]; bestDistance = d; }
+  });
+  return best;
 }
