@@ -1,4 +1,5 @@
-// The query API, as the UI uses it: Jaeger v1 JSON endpoints and the SQL endpoint. Nothing else.
+// The query API, as the UI uses it: Jaeger v1 JSON endpoints, the SQL endpoint and the Tempo API under
+// /tempo (TraceQL search, tag autocomplete, TraceQL metrics). Nothing else.
 
 async function readJson(response) {
   const text = await response.text();
@@ -87,4 +88,46 @@ export async function runSql(query) {
 /** Quote a string as a SQL literal (for values the UI itself puts into queries, e.g. a service name). */
 export function sqlString(value) {
   return `'${String(value).replace(/'/g, "''")}'`;
+}
+
+/** An error from the Tempo API: its plain-text message, and for TraceQL syntax errors the position. */
+export class TempoError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+    const m = /line (\d+), col (\d+)/.exec(message);
+    this.position = m ? {line: Number(m[1]), col: Number(m[2])} : null;
+  }
+}
+
+/** GET a Tempo endpoint (errors are plain text, as Tempo's are). */
+async function tempo(path, params) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v !== '' && v !== undefined && v !== null) qs.set(k, v);
+  const response = await fetch(`/tempo/api/${path}?${qs}`);
+  const text = await response.text();
+  if (!response.ok) throw new TempoError(text.trim() || `${response.status} ${response.statusText}`, response.status);
+  return text ? JSON.parse(text) : null;
+}
+
+/** TraceQL search: {traces: [{traceID, ..., spanSets: [{spans, matched, attributes}]}]}; start/end in s. */
+export function traceqlSearch(q, {start, end, limit, spss}) {
+  return tempo('search', {q, start, end, limit, spss});
+}
+
+/** TraceQL metrics over a range: {series: [{labels, samples, exemplars}]}; start/end in s. */
+export function traceqlMetrics(q, {start, end, step}) {
+  return tempo('metrics/query_range', {q, start, end, step});
+}
+
+/** Attribute names per scope: {scope: [names]} (scope "intrinsic" holds the intrinsics). */
+export async function traceqlTags() {
+  const body = await tempo('v2/search/tags', {});
+  return Object.fromEntries(((body && body.scopes) || []).map((s) => [s.name, s.tags || []]));
+}
+
+/** Values of one attribute (e.g. resource.service.name), among spans matching the TraceQL `q` if given. */
+export async function traceqlTagValues(tag, q) {
+  const body = await tempo(`v2/search/tag/${encodeURIComponent(tag)}/values`, {q});
+  return (body && body.tagValues) || [];
 }

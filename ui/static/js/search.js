@@ -1,6 +1,8 @@
-// Search page: the form state lives in the URL (/search?service=...), so results can be shared and the
-// back button restores the previous search.
-import {getOperations, getServices, searchTraces} from './api.js';
+// Search page: the form state lives in the URL (/search?service=... or /search?q=<TraceQL>), so results
+// can be shared and the back button restores the previous search.
+import {getOperations, getServices, searchTraces, traceqlMetrics, traceqlSearch} from './api.js';
+import {formToTraceQL, isMetricsQuery, queryEditor} from './traceql.js';
+import {renderMetrics, renderSpanSets} from './traceql-results.js';
 import {summarize} from './trace-model.js';
 import {announce, errorBox, fmtDuration, h, loadPlotly, navigate, parseLogfmt, refreshTimes, relativeTime,
   serviceChip, serviceColor, themedLayout} from './util.js';
@@ -14,7 +16,8 @@ const SORTS = {
   spans: ['Most spans', (a, b) => b.spanCount - a.spanCount],
   errors: ['Most errors', (a, b) => b.errorCount - a.errorCount || b.start - a.start],
 };
-const FIELDS = ['service', 'operation', 'tags', 'lookback', 'start', 'end', 'minDuration', 'maxDuration', 'limit', 'sort'];
+const FIELDS = ['service', 'operation', 'tags', 'lookback', 'start', 'end', 'minDuration', 'maxDuration', 'limit', 'sort',
+  'q', 'spss'];
 
 /** Time window in µs since epoch from the URL state (`start`/`end` are µs too, for links from charts). */
 function timeWindow(state) {
@@ -35,6 +38,34 @@ function labelled(label, control) {
   return h('label', {class: 'field'}, h('span', {}, label), control);
 }
 
+/** The form's time range and limit as URL parameters (a TraceQL query uses them too). */
+function rangeParams(form) {
+  const f = form.elements;
+  const next = new URLSearchParams();
+  if (f.lookback.value) next.set('lookback', f.lookback.value);
+  if (f.lookback.value === 'custom') {
+    next.set('start', String(new Date(f.startLocal.value).getTime() * 1000));
+    next.set('end', String(new Date(f.endLocal.value).getTime() * 1000));
+  }
+  if (f.limit.value.trim()) next.set('limit', f.limit.value.trim());
+  return next;
+}
+
+/** The form's fields as TraceQL, kept current, with a button that puts it into the query box. */
+function traceqlOfForm(form, onUse) {
+  const code = h('code', {class: 'tql-from-form mono'});
+  const update = () => {
+    const f = form.elements;
+    code.textContent = formToTraceQL({service: f.service.value, operation: f.operation.value, tags: f.tags.value.trim(),
+      minDuration: f.minDuration.value.trim(), maxDuration: f.maxDuration.value.trim()});
+  };
+  form.addEventListener('input', update);
+  form.addEventListener('change', update);
+  update();
+  return {update, el: h('div', {class: 'tql-equivalent'}, h('span', {class: 'field-label'}, 'As TraceQL'), code,
+    h('button', {type: 'button', onclick: () => onUse(code.textContent)}, 'Use in query box'))};
+}
+
 function buildForm(state, services) {
   const service = h('select', {name: 'service'}, h('option', {value: ''}, 'All services'),
     services.map((s) => h('option', {value: s, selected: s === state.service}, s)));
@@ -45,6 +76,7 @@ function buildForm(state, services) {
     try {
       const ops = await getOperations(service.value);
       operation.append(...ops.map((o) => h('option', {value: o, selected: o === state.operation}, o)));
+      operation.dispatchEvent(new Event('change', {bubbles: true}));
     } catch { /* operations are a convenience; searching still works without them */ }
   };
   service.addEventListener('change', fillOps);
@@ -70,13 +102,9 @@ function buildForm(state, services) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const f = form.elements;
-    const next = new URLSearchParams();
-    for (const name of ['service', 'operation', 'tags', 'lookback', 'minDuration', 'maxDuration', 'limit']) {
+    const next = rangeParams(form);
+    for (const name of ['service', 'operation', 'tags', 'minDuration', 'maxDuration']) {
       if (f[name].value.trim()) next.set(name, f[name].value.trim());
-    }
-    if (f.lookback.value === 'custom') {
-      next.set('start', String(new Date(f.startLocal.value).getTime() * 1000));
-      next.set('end', String(new Date(f.endLocal.value).getTime() * 1000));
     }
     if (state.sort) next.set('sort', state.sort);
     next.set('run', '1');
@@ -157,18 +185,54 @@ export async function render(root, _params, query) {
   const state = Object.fromEntries(FIELDS.map((f) => [f, query.get(f) || '']));
   const results = h('section', {class: 'results-pane', 'aria-label': 'Search results'});
   const side = h('aside', {class: 'search-side'}, h('h1', {}, 'Search'));
-  root.replaceChildren(h('div', {class: 'search-page'}, side, results));
+  let form = null;
+  const editor = queryEditor({value: state.q, onRun: (q) => {
+    if (!q) return;
+    const next = rangeParams(form);
+    next.set('q', q);
+    if (state.spss) next.set('spss', state.spss);
+    next.set('run', '1');
+    navigate(`/search?${next}`);
+  }});
+  const pane = h('div', {class: 'search-main'}, editor.el, results);
+  root.replaceChildren(h('div', {class: 'search-page'}, side, pane));
   let services = [];
   try { services = await getServices(); } catch (err) { side.append(errorBox(`Services: ${err.message}`)); }
-  side.append(buildForm(state, services));
-  if (!query.get('run') && !state.service && !state.tags && !state.operation) {
-    results.append(h('p', {class: 'muted'}, 'Choose a service (or none, for all services) and press Find traces.'));
+  form = buildForm(state, services);
+  const equivalent = traceqlOfForm(form, (q) => { editor.setValue(q); editor.input.focus(); });
+  side.append(form, equivalent.el);
+  if (!query.get('run') && !state.service && !state.tags && !state.operation && !state.q) {
+    results.append(h('p', {class: 'muted'},
+      'Choose a service (or none, for all services) and press Find traces, or write a TraceQL query.'));
     return undefined;
   }
   // "3 min ago" goes stale while the page stays open: refresh the relative times twice a minute.
   const timer = setInterval(() => refreshTimes(results), 30_000);
-  await runSearch(results, state);
+  if (state.q) await runTraceQL(results, state, editor);
+  else await runSearch(results, state);
   return () => clearInterval(timer);
+}
+
+/** Run the TraceQL query of the URL: spansets, or a chart for a metrics query; errors marked in the box. */
+async function runTraceQL(results, state, editor) {
+  const win = timeWindow(state);
+  const range = {start: Math.floor(win.start / 1e6), end: Math.ceil(win.end / 1e6)};
+  results.append(h('p', {class: 'muted'}, 'Searching…'));
+  try {
+    if (isMetricsQuery(state.q)) {
+      await renderMetrics(results, await traceqlMetrics(state.q, range), state.q);
+    } else {
+      renderSpanSets(results, await traceqlSearch(state.q, {...range, limit: state.limit || 20, spss: state.spss}));
+    }
+  } catch (err) {
+    // A syntax error is shown at its position in the query box; other failures here.
+    if (err.position) {
+      editor.showError(err);
+      results.replaceChildren();
+    } else {
+      results.replaceChildren(errorBox(`Query failed: ${err.message}`));
+    }
+  }
 }
 
 async function runSearch(results, state) {
