@@ -106,7 +106,40 @@ class StoreConfig:
     cache_dir: Path | None = None
 
 
-class SegmentStore:
+class _ReadThroughReader:
+    """The ``SpanReader`` methods, each answered by ``self.reader`` (one Reader per tenant)."""
+
+    reader: Reader
+
+    def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
+                   start_time_max_ns: int | None = None) -> pa.Table:
+        return self.reader.get_traces(trace_ids)
+
+    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
+        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
+        return self.reader.get_traces(trace_ids, max_spans_per_trace)
+
+    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
+        return self.reader.find_trace_ids(query)
+
+    def find_traces(self, query: TraceQuery) -> pa.Table:
+        return self.reader.get_traces(self.reader.find_trace_ids(query))
+
+    def get_services(self) -> list[str]:
+        return self.reader.get_services()
+
+    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
+        return self.reader.get_operations(service, span_kind)
+
+    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
+        return self.reader.get_dependencies(end_time_ns, lookback_ns)
+
+    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
+                   services: Sequence[str] | None = None) -> pa.Table:
+        return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
+
+
+class SegmentStore(_ReadThroughReader):
     """Implements ``SpanWriter`` and ``SpanReader`` over a store (``storage``, default: ``data_dir``)."""
 
     def __init__(self, data_dir: Path, config: StoreConfig = StoreConfig(), writable: bool = True,
@@ -279,33 +312,6 @@ class SegmentStore:
                         if s.tenant == tenant and not self._unpublished(s.path)]
         return Snapshot(segments, pa.concat_tables(tail) if tail else SPAN_SCHEMA.empty_table())
 
-    def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
-                   start_time_max_ns: int | None = None) -> pa.Table:
-        return self.reader.get_traces(trace_ids)
-
-    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
-        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
-        return self.reader.get_traces(trace_ids, max_spans_per_trace)
-
-    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
-        return self.reader.find_trace_ids(query)
-
-    def find_traces(self, query: TraceQuery) -> pa.Table:
-        return self.reader.get_traces(self.reader.find_trace_ids(query))
-
-    def get_services(self) -> list[str]:
-        return self.reader.get_services()
-
-    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
-        return self.reader.get_operations(service, span_kind)
-
-    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
-        return self.reader.get_dependencies(end_time_ns, lookback_ns)
-
-    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
-                   services: Sequence[str] | None = None) -> pa.Table:
-        return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
-
     # --- internals ----------------------------------------------------------------------------
     def _open_for_writing(self) -> None:
         wal_dir = self.config.wal_dir or self.data_dir / "wal"
@@ -461,7 +467,7 @@ class _Tail:
             self._small_run = 0
 
 
-class TenantStore:
+class TenantStore(_ReadThroughReader):
     """``SpanWriter`` and ``SpanReader`` of one tenant of a ``SegmentStore``: writes go under the
     tenant's prefix, and every read sees that tenant's segments and tail only."""
 
@@ -475,33 +481,6 @@ class TenantStore:
 
     def write(self, spans: pa.Table) -> None:
         self.store.write(spans, self.tenant)
-
-    def get_traces(self, trace_ids: Sequence[bytes], start_time_min_ns: int | None = None,
-                   start_time_max_ns: int | None = None) -> pa.Table:
-        return self.reader.get_traces(trace_ids)
-
-    def get_traces_capped(self, trace_ids: Sequence[bytes], max_spans_per_trace: int) -> pa.Table:
-        """``get_traces``, reading no more of a trace once ``max_spans_per_trace`` of its spans are in."""
-        return self.reader.get_traces(trace_ids, max_spans_per_trace)
-
-    def find_trace_ids(self, query: TraceQuery) -> list[bytes]:
-        return self.reader.find_trace_ids(query)
-
-    def find_traces(self, query: TraceQuery) -> pa.Table:
-        return self.reader.get_traces(self.reader.find_trace_ids(query))
-
-    def get_services(self) -> list[str]:
-        return self.reader.get_services()
-
-    def get_operations(self, service: str, span_kind: int | None = None) -> list[Operation]:
-        return self.reader.get_operations(service, span_kind)
-
-    def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
-        return self.reader.get_dependencies(end_time_ns, lookback_ns)
-
-    def scan_spans(self, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
-                   services: Sequence[str] | None = None) -> pa.Table:
-        return self.reader.scan_spans(columns, start_time_min_ns, start_time_max_ns, services)
 
 
 def open_store(data_dir: Path, flush_interval_s: float = 1.0, **kwargs: object) -> SegmentStore:
