@@ -16,7 +16,7 @@ from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.sql import SqlEngine
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.storage.spans import BASE_NS, span, spans_table
-from tests.storage.test_store import list_segment_paths
+from tests.storage.test_store import _crash, list_segment_paths
 
 
 def _trace(service: str, trace: int = 7) -> object:
@@ -64,11 +64,9 @@ def test_segments_live_under_the_tenant_prefix(store: SegmentStore, tmp_path: Pa
 def test_tenant_survives_a_wal_replay(tmp_path: Path) -> None:
     first = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
     _fill(first)
-    first._flusher = None  # simulate a crash: close the WAL without flushing the tail
+    first._flusher = None  # no background flush of the tail before the "crash"
     first._closed.set()
-    assert first._wal is not None
-    first._wal.close()
-    first._wal_lock.release()  # type: ignore[union-attr]  # as the kernel does for a dead process
+    _crash(first)
     again = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
     try:
         assert again.for_tenant("team-a").get_services() == ["svc-a"]
@@ -132,11 +130,9 @@ def test_a_rolled_back_append_keeps_every_other_records_tenant(tmp_path: Path,
         first.for_tenant("team-c").write(_trace("svc-c"))
     monkeypatch.undo()
     first.for_tenant("team-b").write(_trace("svc-b"))
-    first._flusher = None  # simulate a crash: close the WAL without flushing the tail
+    first._flusher = None  # no background flush of the tail before the "crash"
     first._closed.set()
-    assert first._wal is not None
-    first._wal.close()
-    first._wal_lock.release()  # type: ignore[union-attr]  # as the kernel does for a dead process
+    _crash(first)
     again = SegmentStore(tmp_path, StoreConfig(flush_interval_s=3600))
     try:
         assert again.for_tenant("team-a").get_services() == ["svc-a"]
