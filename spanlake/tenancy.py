@@ -148,3 +148,9 @@ class TenantReader:
                 segment_filter: Callable[[Segment], bool] | None = None) -> pa.Table:
         return self._view().reader.run_sql(sql, params, start_time_min_ns, start_time_max_ns, trace_ids,
                                            tables, segment_filter)
+
+    def run_sql_newest_first(self, sql: str, params: dict[str, Any], start_time_min_ns: int,
+                             start_time_max_ns: int, segment_filter: Callable[[Segment], bool] | None = None,
+                             ) -> Iterator[tuple[pa.Table, int | None]]:
+        return self._view().reader.run_sql_newest_first(sql, params, start_time_min_ns, start_time_max_ns,
+                                                        segment_filter)

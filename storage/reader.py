@@ -8,7 +8,7 @@ parameters, never inside the SQL text.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -24,6 +24,9 @@ from spanlake.storage.sql import store_unreadable
 from spanlake.storage.traceql import jaeger as jaeger_search
 from spanlake.storage.traceql.engine import TraceQLEngine
 from spanlake.storage.traceql.jaeger import SPECIAL_KEYS
+
+# Spans in the first batch of a newest-first search: enough that a common search ends in one query.
+FIRST_BATCH_SPANS = 500_000
 
 
 class Reader:
@@ -135,6 +138,27 @@ class Reader:
             segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
         return self._arrow(sql, snap, segments, params, tables)
 
+    def run_sql_newest_first(self, sql: str, params: dict[str, Any], start_time_min_ns: int,
+                             start_time_max_ns: int, segment_filter: Callable[[Segment], bool] | None = None,
+                             ) -> Iterator[tuple[pa.Table, int | None]]:
+        """``run_sql`` over one snapshot in batches of segments, newest first; yields each batch's
+        result and the latest span start any later batch may hold (None after the last batch).
+
+        The tail (the newest spans) is in the first batch only. Batches double in size, so a search
+        that must read everything costs a few extra queries, and one that finds its answer among the
+        newest spans stops early (the caller decides, from the bound, when it may stop).
+        """
+        snap = self._snapshot()
+        segments = sorted((s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
+                           and (segment_filter is None or segment_filter(s))),
+                          key=lambda s: int(s.meta["max_start_ns"]), reverse=True)
+        later = Snapshot([], snap.tail.schema.empty_table())
+        batches = _batches(segments, FIRST_BATCH_SPANS)
+        for n, batch in enumerate(batches):
+            table = self._arrow(sql, snap if n == 0 else later, batch, params)
+            bound = int(batches[n + 1][0].meta["max_start_ns"]) if n + 1 < len(batches) else None
+            yield table, bound
+
     # --- DuckDB plumbing -----------------------------------------------------------------------
     def _cursor(self, snap: Snapshot, segments: list[Segment]) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A cursor with the tail (and, off local disk, the segments) registered, and the SQL
@@ -177,6 +201,20 @@ class Reader:
             raise
         finally:
             cur.close()
+
+
+def _batches(segments: list[Segment], first_spans: int) -> list[list[Segment]]:
+    """Consecutive runs of ``segments`` (at least one batch, maybe empty), each at least twice the
+    spans of the one before."""
+    batches: list[list[Segment]] = [[]]
+    target, spans = first_spans, 0
+    for seg in segments:
+        if spans >= target:
+            batches.append([])
+            target, spans = target * 2, 0
+        batches[-1].append(seg)
+        spans += seg.num_spans
+    return batches
 
 
 def _unavailable(e: Exception) -> StorageUnavailable:

@@ -40,6 +40,10 @@ class SqlSource(Protocol):
                 tables: Mapping[str, pa.Table] | None = None,
                 segment_filter: Callable[[Segment], bool] | None = None) -> pa.Table: ...
 
+    def run_sql_newest_first(self, sql: str, params: dict[str, Any], start_time_min_ns: int,
+                             start_time_max_ns: int, segment_filter: Callable[[Segment], bool] | None = None,
+                             ) -> Iterator[tuple[pa.Table, int | None]]: ...
+
 
 @dataclass
 class MatchedTrace:
@@ -150,9 +154,31 @@ class TraceQLEngine:
             params["limit"] = limit
         if segment_filter is None and not plan.compiler.uses_trace_stats:
             segment_filter = prune.segment_filter(plan.filters)
+        if limit and len(plan.filter_sql) == 1 and not plan.compiler.uses_trace_stats:
+            return self._newest_candidates(sql, used_params(params, sql), start_ns, end_ns, limit,
+                                           segment_filter)
         table = self.reader.run_sql(sql, used_params(params, sql), start_ns, end_ns,
                                     segment_filter=segment_filter)
         return [bytes(t) for t in table.column("trace_id").to_pylist()]
+
+    def _newest_candidates(self, sql: str, params: dict[str, Any], start_ns: int, end_ns: int, limit: int,
+                           segment_filter: Callable[[Segment], bool] | None) -> list[bytes]:
+        """``_candidates`` with a limit, read newest segments first until the answer is settled.
+
+        Only for one filter over span rows: a trace's rank is then the latest start of its matching
+        spans, and a later batch holds no span newer than its bound. Once ``limit`` traces rank above
+        that bound no later batch can change them (each batch's own top ``limit``, merged by the
+        maximum, is the top ``limit`` of the union)."""
+        best: dict[bytes, int] = {}
+        top: list[tuple[bytes, int]] = []
+        for table, bound in self.reader.run_sql_newest_first(sql, params, start_ns, end_ns, segment_filter):
+            for trace_id, latest in zip(table.column("trace_id").to_pylist(),
+                                        table.column("latest").to_pylist(), strict=True):
+                best[trace_id] = max(latest, best.get(trace_id, latest))
+            top = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+            if bound is None or (len(top) == limit and top[-1][1] > bound):
+                break
+        return [bytes(t) for t, _ in top]
 
     def _rows(self, plan: Plan, ids: list[bytes], start_ns: int, end_ns: int
               ) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:

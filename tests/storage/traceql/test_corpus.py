@@ -149,6 +149,43 @@ def test_small_growing_pages_give_the_same_answer(engine: TraceQLEngine, spans: 
     check(engine, spans, text, limit=5)
 
 
+NEWEST_FIRST = [q for q in CORPUS if q.count("{") == 1 and "|" not in q][:80]  # one filter: early stop
+
+
+@pytest.mark.parametrize("text", NEWEST_FIRST)
+def test_newest_segments_first_give_the_same_answer(engine: TraceQLEngine, spans: pa.Table, text: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one segment per batch, searches with a limit stop early: order and limit survive."""
+    from spanlake.storage import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "FIRST_BATCH_SPANS", 1)
+    for limit in (1, 3, 1000):
+        check(engine, spans, text, limit=limit)
+
+
+def test_a_search_answered_by_the_newest_spans_reads_no_older_segment(
+        engine: TraceQLEngine, spans: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanlake.storage import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "FIRST_BATCH_SPANS", 1)
+    reader = engine.reader
+    assert isinstance(reader, reader_module.Reader)
+    batches: list[int | None] = []
+    original = reader.run_sql_newest_first
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[tuple[pa.Table, int | None]]:
+        for table, bound in original(*args, **kwargs):
+            batches.append(bound)
+            yield table, bound
+
+    monkeypatch.setattr(reader, "run_sql_newest_first", counted)
+    check(engine, spans, "{}", limit=2)  # the tail (the newest quarter) holds the two newest traces
+    assert len(batches) == 1 and batches[0] is not None
+    batches.clear()
+    check(engine, spans, "{}", limit=1000)  # everything: every batch is read
+    assert len(batches) == 3 and batches[-1] is None
+
+
 def test_inspection_stops_at_the_cap_and_says_so(engine: TraceQLEngine, spans: pa.Table) -> None:
     from spanlake.storage.traceql.engine import Inspection, TraceQLEngine
 
