@@ -7,9 +7,10 @@ parameters, never inside the SQL text.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -24,6 +25,8 @@ from spanlake.storage.sql import store_unreadable
 from spanlake.storage.traceql import jaeger as jaeger_search
 from spanlake.storage.traceql.engine import TraceQLEngine
 from spanlake.storage.traceql.jaeger import SPECIAL_KEYS
+
+T = TypeVar("T")
 
 # Spans in the first batch of a newest-first search: enough that a common search ends in one query.
 FIRST_BATCH_SPANS = 500_000
@@ -48,7 +51,9 @@ class Reader:
         ids = list(dict.fromkeys(bytes(t) for t in trace_ids if len(t) == 16))
         if not ids:
             return SPAN_SCHEMA.empty_table()
-        snap = self._snapshot()
+        return self._fresh_if_vanished(lambda snap: self._get_traces(snap, ids, max_spans_per_trace))
+
+    def _get_traces(self, snap: Snapshot, ids: list[bytes], max_spans_per_trace: int | None) -> pa.Table:
         wanted = pa.array(ids, pa.binary(16))
         parts = [_filter_ids(snap.tail, wanted)]
         segments = snap.segments
@@ -68,6 +73,8 @@ class Reader:
         except OSError as e:
             if isinstance(e, StorageUnavailable) or not segments[0].loc.is_local:
                 raise _unavailable(e) from None
+            if _vanished(segments):
+                raise SegmentVanished(str(e)) from None
             raise
         return pa.concat_tables([p.cast(SPAN_SCHEMA) for p in parts])
 
@@ -93,7 +100,9 @@ class Reader:
         return sorted(Operation(n, int(k)) for n, k in ops if span_kind is None or k == span_kind)
 
     def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
-        snap = self._snapshot()
+        return self._fresh_if_vanished(lambda snap: self._dependencies(snap, end_time_ns, lookback_ns))
+
+    def _dependencies(self, snap: Snapshot, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
         lo, hi = end_time_ns - lookback_ns, end_time_ns
         segments = [s for s in snap.segments if _overlaps(s, lo, hi)]
         sql = """
@@ -110,7 +119,11 @@ class Reader:
         unknown = set(columns) - set(SPAN_SCHEMA.names)
         if unknown:
             raise ValueError(f"unknown span columns: {sorted(unknown)}")
-        snap = self._snapshot()
+        return self._fresh_if_vanished(
+            lambda snap: self._scan(snap, columns, start_time_min_ns, start_time_max_ns, services))
+
+    def _scan(self, snap: Snapshot, columns: Sequence[str], start_time_min_ns: int, start_time_max_ns: int,
+              services: Sequence[str] | None) -> pa.Table:
         segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
                     and (services is None or set(services) & set(s.meta["services"]))]
         cols = ", ".join(f'"{c}"' for c in columns)
@@ -131,33 +144,57 @@ class Reader:
         those traces, by the trace-ID sidecars; given ``segment_filter``, that it accepts) are read;
         ``tables`` are registered by name.
         """
-        snap = self._snapshot()
-        segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
-                    and (segment_filter is None or segment_filter(s))]
-        if trace_ids is not None:
-            segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
-        return self._arrow(sql, snap, segments, params, tables)
+        def run(snap: Snapshot) -> pa.Table:
+            segments = [s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
+                        and (segment_filter is None or segment_filter(s))]
+            if trace_ids is not None:
+                segments = [s for s in segments if any(s.may_contain(t) for t in trace_ids)]
+            return self._arrow(sql, snap, segments, params, tables)
+
+        return self._fresh_if_vanished(run)
 
     def run_sql_newest_first(self, sql: str, params: dict[str, Any], start_time_min_ns: int,
                              start_time_max_ns: int, segment_filter: Callable[[Segment], bool] | None = None,
                              ) -> Iterator[tuple[pa.Table, int | None]]:
         """``run_sql`` over one snapshot in batches of segments, newest first; yields each batch's
         result and the latest span start any later batch may hold (None after the last batch).
+        Nothing at all when no segment is left and the tail is empty.
 
         The tail (the newest spans) is in the first batch only. Batches double in size, so a search
         that must read everything costs a few extra queries, and one that finds its answer among the
-        newest spans stops early (the caller decides, from the bound, when it may stop).
+        newest spans stops early (the caller decides, from the bound, when it may stop). If
+        compaction removed a listed segment meanwhile, batches start over on a fresh snapshot: a
+        batch repeated is harmless to a caller that merges by trace.
         """
-        snap = self._snapshot()
+        try:
+            yield from self._newest_first(self._snapshot(), sql, params, start_time_min_ns,
+                                          start_time_max_ns, segment_filter)
+        except SegmentVanished:
+            yield from self._newest_first(self._snapshot(), sql, params, start_time_min_ns,
+                                          start_time_max_ns, segment_filter)
+
+    def _newest_first(self, snap: Snapshot, sql: str, params: dict[str, Any], start_time_min_ns: int,
+                      start_time_max_ns: int, segment_filter: Callable[[Segment], bool] | None,
+                      ) -> Iterator[tuple[pa.Table, int | None]]:
         segments = sorted((s for s in snap.segments if _overlaps(s, start_time_min_ns, start_time_max_ns)
                            and (segment_filter is None or segment_filter(s))),
                           key=lambda s: int(s.meta["max_start_ns"]), reverse=True)
+        if not segments and snap.tail.num_rows == 0:
+            return  # nothing can match: no query at all (a search that matches nothing is common)
         later = Snapshot([], snap.tail.schema.empty_table())
         batches = _batches(segments, FIRST_BATCH_SPANS)
         for n, batch in enumerate(batches):
             table = self._arrow(sql, snap if n == 0 else later, batch, params)
             bound = int(batches[n + 1][0].meta["max_start_ns"]) if n + 1 < len(batches) else None
             yield table, bound
+
+    def _fresh_if_vanished(self, run: Callable[[Snapshot], T]) -> T:
+        """``run`` on a snapshot, and once more on a fresh one if a segment it listed was deleted
+        meanwhile (compaction removed merged inputs; the fresh snapshot has their merged segment)."""
+        try:
+            return run(self._snapshot())
+        except SegmentVanished:
+            return run(self._snapshot())
 
     # --- DuckDB plumbing -----------------------------------------------------------------------
     def _cursor(self, snap: Snapshot, segments: list[Segment]) -> tuple[duckdb.DuckDBPyConnection, str]:
@@ -183,7 +220,7 @@ class Reader:
             return cur.execute(sql.format(spans=spans), params).fetchall()
         except duckdb.Error as e:
             if store_unreadable(e):
-                raise _unavailable(e) from None
+                raise _vanished_or_unavailable(e, segments) from None
             raise
         finally:
             cur.close()
@@ -197,7 +234,7 @@ class Reader:
             return cur.sql(sql.format(spans=spans), params=params).to_arrow_table()
         except duckdb.Error as e:
             if store_unreadable(e):
-                raise _unavailable(e) from None
+                raise _vanished_or_unavailable(e, segments) from None
             raise
         finally:
             cur.close()
@@ -215,6 +252,21 @@ def _batches(segments: list[Segment], first_spans: int) -> list[list[Segment]]:
         batches[-1].append(seg)
         spans += seg.num_spans
     return batches
+
+
+class SegmentVanished(StorageUnavailable):
+    """A segment file of the snapshot was deleted while a query read it (compaction)."""
+
+
+def _vanished(segments: list[Segment]) -> bool:
+    """Whether a local segment file of ``segments`` no longer exists."""
+    return any(s.loc.is_local and not os.path.exists(s.path) for s in segments)
+
+
+def _vanished_or_unavailable(e: Exception, segments: list[Segment]) -> StorageUnavailable:
+    if _vanished(segments):
+        return SegmentVanished(f"cannot read the span store: {e}")
+    return _unavailable(e)
 
 
 def _unavailable(e: Exception) -> StorageUnavailable:
