@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     compact.add_argument("--data-dir", default="data", help="store directory [default data]")
     compact.add_argument("--storage", default="",
                          help="s3://BUCKET/PREFIX or a directory where the segments are [default DATA_DIR]")
-    compact.add_argument("--max-output-spans", type=int, default=1_000_000,
-                         help="spans per merged segment at most [default 1000000]")
+    compact.add_argument("--max-output-spans", type=int, default=None,
+                         help="spans per merged segment at most [default 250000]")
     compact.add_argument("--retention-hours", type=float, default=0.0,
                          help="delete hour partitions older than this (0: keep) [default 0]")
     commands.add_parser("token", help="print a new random bearer token and its SHA-256",
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 def _compact(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from spanlake.storage.compaction import MERGED_SEGMENT_SPANS
     from spanlake.storage.lease import LeaseKeeper, open_lease
     from spanlake.storage.location import open_location
     from spanlake.storage.segments import HOUR_NS
@@ -81,7 +82,7 @@ def _compact(args: argparse.Namespace) -> int:
             dropped = store.drop_older_than(time.time_ns() - int(args.retention_hours * HOUR_NS),
                                             lease=keeper.lease)
             print(f"dropped {dropped} hour partitions")
-        result = store.compact(args.max_output_spans, lease=keeper.lease)
+        result = store.compact(args.max_output_spans or MERGED_SEGMENT_SPANS, lease=keeper.lease)
         print(f"merged {result.inputs} segments into {result.outputs} ({result.spans} spans)")
     finally:
         keeper.stop()

@@ -41,6 +41,12 @@ from spanlake.storage.segments import (
 
 log = logging.getLogger(__name__)
 
+# Spans per merged segment. Searches with a limit read segments newest first and stop when the
+# answer is settled (storage/reader.py): smaller segments let them stop after fewer spans. At 10M
+# spans, 1M-span segments made a one-attribute search read ~1M spans; 250k about a third of that.
+# Trace lookups are unaffected (in-memory trace-ID sidecars pick the segment).
+MERGED_SEGMENT_SPANS = 250_000
+
 
 @dataclass(frozen=True)
 class CompactionResult:
@@ -53,8 +59,8 @@ class LostLeadership(Exception):
     """The compactor lease was lost mid-run: stop before writing or deleting anything more."""
 
 
-def compact(loc: Location, catalog: Catalog, max_output_spans: int = 1_000_000, min_inputs: int = 2,
-            settled_before_ns: int | None = None, grace_s: float = 0.0,
+def compact(loc: Location, catalog: Catalog, max_output_spans: int = MERGED_SEGMENT_SPANS,
+            min_inputs: int = 2, settled_before_ns: int | None = None, grace_s: float = 0.0,
             still_leader: Callable[[], bool] = lambda: True, holder: str = "compactor",
             progress: Callable[[str], None] = log.info) -> CompactionResult:
     """Merge the segments of each partition into as few as possible of at most ``max_output_spans``.

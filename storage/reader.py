@@ -29,7 +29,7 @@ from spanlake.storage.traceql.jaeger import SPECIAL_KEYS
 T = TypeVar("T")
 
 # Spans in the first batch of a newest-first search: enough that a common search ends in one query.
-FIRST_BATCH_SPANS = 500_000
+FIRST_BATCH_SPANS = 200_000
 
 
 class Reader:

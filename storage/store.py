@@ -242,7 +242,8 @@ class SegmentStore(_ReadThroughReader):
             wal.delete_through(closed)
             self.events.flush(time.perf_counter() - started, spans, size)
 
-    def compact(self, max_output_spans: int = 1_000_000, settled_before_ns: int | None = None,
+    def compact(self, max_output_spans: int = compaction.MERGED_SEGMENT_SPANS,
+                settled_before_ns: int | None = None,
                 lease: Lease | None = None) -> compaction.CompactionResult:
         """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
         with self._flush_lock:
