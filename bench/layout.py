@@ -24,7 +24,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spanlake.storage.location import local_location
-from spanlake.storage.segments import _DICTIONARY_COLUMNS, ZSTD_LEVEL, list_segment_paths, read_segment
+from spanlake.storage.segments import (
+    _DELTA_COLUMNS,
+    _DICTIONARY_COLUMNS,
+    ZSTD_LEVEL,
+    list_segment_paths,
+    read_segment,
+)
 
 LOOKUPS = 40
 
@@ -83,14 +89,18 @@ def main() -> None:
     spans = read_segment(loc, source)
     stored = spans.drop_columns(["end_time_unix_nano"])
     ids = pc.unique(spans.column("trace_id")).to_pylist()[::997][:LOOKUPS]
-    base = {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": _DICTIONARY_COLUMNS}
+    base = {"compression": "zstd", "compression_level": ZSTD_LEVEL, "use_dictionary": _DICTIONARY_COLUMNS,
+            "column_encoding": _DELTA_COLUMNS}
     variants: list[tuple[str, pa.Table, dict[str, Any]]] = [
         (f"row groups {rows}", stored, {**base, "row_group_size": rows}) for rows in (2048, 4096, 8192, 32768)
     ]
     variants += [
         ("4096, end_time stored", spans, {**base, "row_group_size": 4096,
                                          "use_dictionary": [*_DICTIONARY_COLUMNS, "end_time_unix_nano"]}),
-        ("4096, span_id with dictionary", stored, {**base, "row_group_size": 4096, "use_dictionary": True}),
+        ("4096, span_id with dictionary", stored, {**base, "row_group_size": 4096, "use_dictionary": True,
+                                                  "column_encoding": None}),
+        ("4096, start time dictionary", stored, {**base, "row_group_size": 4096, "column_encoding": None,
+                                                "use_dictionary": [*_DICTIONARY_COLUMNS, *_DELTA_COLUMNS]}),
         ("4096, zstd level 1", stored, {**base, "row_group_size": 4096, "compression_level": 1}),
     ]
     with tempfile.TemporaryDirectory() as tmp:
