@@ -1,28 +1,26 @@
 """Read-only SQL over spans: one DuckDB query, under limits, on one snapshot of the store.
 
-Safety rests on DuckDB's own switches, not on string filters. Each query gets a database of its own,
-opened for that query's snapshot and closed after it: external access off (no file, network,
-extension or replacement-scan access from SQL) except ``allowed_paths``, which lists exactly the
-snapshot's segment files; then the configuration is locked (no ``SET``/``RESET``/``PRAGMA`` can
-loosen it), with no extension autoload/autoinstall and no spilling to disk. Only after the lock are
-the views created, so they read nothing a user's own query could not. On local disk the segments
-are read by DuckDB's own Parquet reader (``read_parquet`` of that file list: a user calling it
-directly gets the same spans the views show, and any other path, sidecar, WAL file, temporary file
-or another tenant's segment is refused); on object storage they arrive as a pyarrow dataset and no
-path is allowed at all. The unflushed tail is an Arrow table registered by us. On top, DuckDB's
-parser must see exactly one statement of type SELECT, so nothing that writes or changes state
-(``CREATE``, ``INSERT``, ``ATTACH``, ``CALL``, ``SET VARIABLE``, ...) runs even where external
-access would not stop it.
+Safety rests on DuckDB's own switches, not on string filters. A query runs in a database opened for
+its snapshot's segment files: external access off (no file, network, extension or replacement-scan
+access from SQL) except ``allowed_paths``, which lists exactly those files; then the configuration
+is locked (no ``SET``/``RESET``/``PRAGMA`` can loosen it), with no extension autoload/autoinstall
+and no spilling to disk. Only after the lock are the views created, so they read nothing a user's
+own query could not. On local disk the segments are read by DuckDB's own Parquet reader
+(``read_parquet`` of that file list: a user calling it directly gets the same spans the views show,
+and any other path, sidecar, WAL file, temporary file or another tenant's segment is refused); on
+object storage they arrive as a pyarrow dataset and no path is allowed at all. The unflushed tail
+is an Arrow table registered by us. On top, DuckDB's parser must see exactly one statement of type
+SELECT, so nothing that writes or changes state (``CREATE``, ``INSERT``, ``ATTACH``, ``CALL``,
+``SET VARIABLE``, ...) runs even where external access would not stop it.
 
-Why a database per query rather than one shared: ``allowed_paths`` is a database-wide setting that
-the lock freezes, and the allowed files differ per snapshot and per tenant. Opening one costs a few
-milliseconds (``docs/performance.md``).
+Why a database per file list rather than one shared: ``allowed_paths`` is a database-wide setting
+that the lock freezes, and the allowed files differ per snapshot and per tenant (``_Databases``).
 
 Limits: a timer interrupts the query's connection after ``timeout_s``; ``max_concurrent`` queries
 run at once and the next is refused (``SqlBusy``), never queued; DuckDB's ``memory_limit`` bounds
-each query's working memory and ``threads`` its worker threads; at most ``max_rows`` rows come
-back, and ``max_rows + 1`` are fetched so that ``truncated`` is honest. Every call blocks: callers
-on an event loop run it in a thread.
+the working memory of the queries on one database and ``threads`` its worker threads; at most
+``max_rows`` rows come back, and ``max_rows + 1`` are fetched so that ``truncated`` is honest.
+Every call blocks: callers on an event loop run it in a thread.
 """
 
 from __future__ import annotations
