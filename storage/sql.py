@@ -172,10 +172,11 @@ class SqlEngine:
         con = self._databases.cursor(files)
         try:
             _create_views(con, snap)
-        except duckdb.Error:
+        except duckdb.Error as e:
             con.close()
             _check_present(files)  # deleted between the check and DuckDB's open: refused as not allowed
-            raise
+            # Our own views over our own files: a failure here is the store's, not the query's.
+            raise StorageUnavailable(f"cannot read the span store: {e}") from None
         except BaseException:
             con.close()
             raise
