@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA, ValueType
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlTimeout
 from spanlake.storage.sql_views import TYPE_NAMES
@@ -533,4 +534,16 @@ def test_a_flush_between_queries_moves_spans_from_the_tail_to_a_newly_allowed_se
         assert set(before[0]) < set(after[0]) == {seg.path for seg in s.snapshot().segments}
     finally:
         e.close()
+        s.close()
+
+
+def test_an_unreadable_segment_is_the_stores_failure_not_the_querys(tmp_path: Path) -> None:
+    s = load_store(tmp_path / "data")
+    try:
+        Path(s.snapshot().segments[0].path).write_bytes(b"not a parquet file")  # a damaged disk
+        e = SqlEngine(s.snapshot)
+        with pytest.raises(StorageUnavailable, match="cannot read the span store"):
+            e.execute("SELECT count(*) FROM spans")
+        e.close()
+    finally:
         s.close()
