@@ -20,7 +20,13 @@ from spanlake.storage.api import DependencyLink, Operation, TraceQuery
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, Segment, segments_dataset, with_end_time
+from spanlake.storage.segments import (
+    END_TIME_SQL,
+    Segment,
+    parquet_scan_sql,
+    segments_dataset,
+    with_end_time,
+)
 from spanlake.storage.sql import store_unreadable
 from spanlake.storage.traceql import jaeger as jaeger_search
 from spanlake.storage.traceql.engine import TraceQLEngine
@@ -205,9 +211,8 @@ class Reader:
         cur.register("tail", snap.tail)
         if not segments:
             return cur, "tail"
-        if segments[0].loc.is_local:  # DuckDB's own reader: its fastest path on local files
-            files = ", ".join(_quote(s.path) for s in segments)
-            scan = f"read_parquet([{files}], hive_partitioning = false)"
+        if segments[0].loc.is_local:
+            scan = parquet_scan_sql(segments)
         else:  # DuckDB cannot reach S3 without its httpfs download: hand it pyarrow's dataset
             cur.register("segments", segments_dataset(segments))
             scan = "segments"
@@ -271,11 +276,6 @@ def _vanished_or_unavailable(e: Exception, segments: list[Segment]) -> StorageUn
 
 def _unavailable(e: Exception) -> StorageUnavailable:
     return StorageUnavailable(f"cannot read the span store: {e}")
-
-
-def _quote(path: str) -> str:
-    """A segment path as a SQL string literal (our own paths, never user input)."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _spans_before(parts: list[pa.Table], start_ns: int) -> dict[bytes, int]:

@@ -1,24 +1,34 @@
 """Read-only SQL over spans: one DuckDB query, under limits, on one snapshot of the store.
 
-Safety rests on DuckDB's own switches, not on string filters: the database has external access off
-(no file, network, extension or replacement-scan access from SQL), its configuration locked (no
-``SET``/``RESET``/``PRAGMA`` can loosen it), no extension autoload/autoinstall and no spilling to
-disk. The spans reach DuckDB as Arrow objects registered by us (a dataset over the segment files,
-a table for the unflushed tail), never as a path a query could vary. On top, DuckDB's parser must
-see exactly one statement of type SELECT, so nothing that writes or changes state (``CREATE``,
-``INSERT``, ``ATTACH``, ``CALL``, ``SET VARIABLE``, ...) runs even where external access would not
-stop it.
+Safety rests on DuckDB's own switches, not on string filters. A query runs in a database opened for
+its snapshot's segment files: external access off (no file, network, extension or replacement-scan
+access from SQL) except ``allowed_paths``, which lists exactly those files; then the configuration
+is locked (no ``SET``/``RESET``/``PRAGMA`` can loosen it), with no extension autoload/autoinstall
+and no spilling to disk. Only after the lock are the views created, so they read nothing a user's
+own query could not. On local disk the segments are read by DuckDB's own Parquet reader
+(``read_parquet`` of that file list: a user calling it directly gets the same spans the views show,
+and any other path, sidecar, WAL file, temporary file or another tenant's segment is refused); on
+object storage they arrive as a pyarrow dataset and no path is allowed at all. The unflushed tail
+is an Arrow table registered by us. On top, DuckDB's parser must see exactly one statement of type
+SELECT, so nothing that writes or changes state (``CREATE``, ``INSERT``, ``ATTACH``, ``CALL``,
+``SET VARIABLE``, ...) runs even where external access would not stop it.
+
+Why a database per file list rather than one shared: ``allowed_paths`` is a database-wide setting
+that the lock freezes, and the allowed files differ per snapshot and per tenant (``_Databases``).
 
 Limits: a timer interrupts the query's connection after ``timeout_s``; ``max_concurrent`` queries
 run at once and the next is refused (``SqlBusy``), never queued; DuckDB's ``memory_limit`` bounds
-its working memory; at most ``max_rows`` rows come back, and ``max_rows + 1`` are fetched so that
-``truncated`` is honest. Every call blocks: callers on an event loop run it in a thread.
+the working memory of the queries on one database and ``threads`` its worker threads; at most
+``max_rows`` rows come back, and ``max_rows + 1`` are fetched so that ``truncated`` is honest.
+Every call blocks: callers on an event loop run it in a thread.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +39,7 @@ import pyarrow as pa
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, segments_dataset
+from spanlake.storage.segments import END_TIME_SQL, parquet_scan_sql, segments_dataset
 from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
@@ -75,8 +85,8 @@ class SqlEngine:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._running = 0
         self._running_lock = threading.Lock()
-        self._db = _open_database(memory_limit, threads)
-        self._db_lock = threading.Lock()
+        self._databases = _Databases(memory_limit, threads)
+        self._databases.cursor(())  # a bad memory_limit fails here, not at the first query
 
     @property
     def running(self) -> int:
@@ -111,8 +121,7 @@ class SqlEngine:
         return self.max_rows if max_rows is None else max(0, min(max_rows, self.max_rows))
 
     def close(self) -> None:
-        with self._db_lock:
-            self._db.close()
+        self._databases.clear()
 
     def _run(self, statement: str, limit: int) -> SqlResult:
         started = time.perf_counter()
@@ -143,26 +152,72 @@ class SqlEngine:
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for one query: this snapshot's spans and the views over them.
 
-        Compaction may delete a listed segment between the snapshot and its registration (its
+        Compaction may delete a listed segment between the snapshot and the query's start (its
         merged replacement is committed first): take a fresh snapshot and try once more.
         """
         for attempt in range(2):
             snap = self._snapshot()
-            with self._db_lock:
-                con = self._db.cursor()
             try:
-                _register_snapshot(con, snap)
-                for view in VIEWS:
-                    con.execute(view)
-                return con
+                return self._open_snapshot(snap)
             except FileNotFoundError as e:
-                con.close()
                 if attempt:
                     raise SqlError(f"a segment was removed while the query started ({e}); retry") from None
-            except BaseException:
-                con.close()
-                raise
         raise AssertionError("unreachable")
+
+    def _open_snapshot(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
+        """A cursor whose views show ``snap``, on a database that may read its files and no other;
+        FileNotFoundError if one of them is gone."""
+        files = tuple(s.path for s in snap.segments if s.loc.is_local)
+        _check_present(files)
+        con = self._databases.cursor(files)
+        try:
+            _create_views(con, snap)
+        except duckdb.Error as e:
+            con.close()
+            _check_present(files)  # deleted between the check and DuckDB's open: refused as not allowed
+            # Our own views over our own files: a failure here is the store's, not the query's.
+            raise StorageUnavailable(f"cannot read the span store: {e}") from None
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+
+class _Databases:
+    """Open databases, each allowed to read one set of segment files (one snapshot's), newest kept.
+
+    ``allowed_paths`` is database-wide and frozen by the lock, so each distinct file list needs a
+    database of its own; opening one and parsing the segment footers costs more than a small query
+    (tens of ms), so the last few are kept and a query whose snapshot lists the same files (no
+    flush or compaction since) reuses one through a cursor of its own. The files are immutable, so
+    DuckDB's Parquet metadata cache stays right. A database dropped from here is closed by DuckDB
+    once its last running query closes its cursor (closing it here would refuse while busy).
+    """
+
+    def __init__(self, memory_limit: str, threads: int, keep: int = 4) -> None:
+        self._memory_limit = memory_limit
+        self._threads = threads
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._open: OrderedDict[tuple[str, ...], duckdb.DuckDBPyConnection] = OrderedDict()
+
+    def cursor(self, files: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            db = self._open.get(files)
+            if db is not None:
+                self._open.move_to_end(files)
+                return db.cursor()
+        fresh = _open_database(list(files), self._memory_limit, self._threads)  # slow: not under the lock
+        with self._lock:
+            db = self._open.setdefault(files, fresh)
+            self._open.move_to_end(files)
+            while len(self._open) > self._keep:
+                self._open.popitem(last=False)
+            return db.cursor()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._open.clear()
 
 
 def store_unreadable(e: duckdb.Error) -> bool:
@@ -189,9 +244,15 @@ def check_query(query: str) -> str:
     return str(statements[0].query)
 
 
-def _open_database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+def _check_present(files: tuple[str, ...]) -> None:
+    for path in files:
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+
+
+def _open_database(allowed_paths: list[str], memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory database that can read ``allowed_paths`` and no other file, locked."""
     config: dict[str, str | bool | int | float | list[str]] = {
-        "enable_external_access": False,
         "autoload_known_extensions": False,
         "autoinstall_known_extensions": False,
         "allow_community_extensions": False,
@@ -204,28 +265,44 @@ def _open_database(memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection
         db = duckdb.connect(":memory:", config=config)
     except duckdb.Error as e:
         raise ValueError(f"cannot open the SQL engine: {e}") from None
-    for macro in MACRO_SQL:
-        db.execute(macro)
-    # Last: from here on no statement can change a setting, including the ones above.
-    db.execute("SET lock_configuration = true")
+    try:
+        # DuckDB takes allowed_paths only while external access is still on (and not at connect):
+        # set it, then switch external access off, then lock. Nothing has run in between.
+        db.execute("SET allowed_paths = $paths", {"paths": allowed_paths})
+        db.execute("SET parquet_metadata_cache = true")  # segment files never change: parse each footer once
+        db.execute("SET enable_external_access = false")
+        # From here on no statement can change a setting, including the ones above.
+        db.execute("SET lock_configuration = true")
+        for macro in MACRO_SQL:
+            db.execute(macro)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
-def _register_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
-    """``SOURCE``: the segments (an Arrow dataset over their files) then the tail (an Arrow table).
+def _create_views(db: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
+    """``SOURCE`` (segments then tail) and the user's views over it, as TEMP views of one cursor.
 
     The tail is handed over as a table, not a dataset: it is one chunk per acknowledged request,
     and DuckDB scans a dataset fragment by fragment holding the GIL (68,000 small chunks took 10 s
-    and stalled every other thread; as a table, 0.2 s). Segment files are few and large.
+    and stalled every other thread; as a table, 0.2 s). Segment files are few and large: locally
+    DuckDB reads them itself, on S3 through a pyarrow dataset (DuckDB would need httpfs).
     """
     tail = snap.tail if snap.tail.schema == SPAN_SCHEMA else snap.tail.cast(SPAN_SCHEMA)
-    con.register("_tail", tail)
+    db.register("_tail", tail)
     if not snap.segments:
-        con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
-        return
-    con.register("_segments", segments_dataset(snap.segments))
-    con.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM _segments "
-                "UNION ALL BY NAME SELECT * FROM _tail")
+        db.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
+    else:
+        if snap.segments[0].loc.is_local:
+            scan = parquet_scan_sql(snap.segments)
+        else:
+            db.register("_segments", segments_dataset(snap.segments))
+            scan = "_segments"
+        db.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT *, {END_TIME_SQL} FROM {scan} "
+                   "UNION ALL BY NAME SELECT * FROM _tail")
+    for view in VIEWS:
+        db.execute(view)
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, statement: str, limit: int,

@@ -1,8 +1,8 @@
 """What SQL users see: the ``spans``/``events``/``links``/``traces`` views and the attribute macros.
 
 Every name and column here is documented in ``docs/sql.md``; change both together. The views read
-``_spans_source``, the Arrow dataset of one snapshot (committed segments + unflushed tail) that the
-engine registers on each query's own connection, so the views are TEMP views of that connection.
+``_spans_source``, one snapshot (committed segments + unflushed tail) as the engine hands it to each
+query's own connection, so the views are TEMP views of that connection.
 """
 
 from __future__ import annotations

@@ -180,6 +180,33 @@ def test_segments_are_stored_under_each_tenant_prefix(server: tuple[SpanlakeProc
     proc.start()
 
 
+def test_sql_cannot_open_another_tenants_segments(server: tuple[SpanlakeProcess, str]) -> None:
+    proc, mode = server
+    send(proc, mode)
+    assert proc.stop() == 0  # flushed: both tenants have segment files now
+    proc.start()
+    theirs = sorted(proc.data_dir.glob("spans/tenant=team-b/**/*.parquet"))
+    mine = sorted(proc.data_dir.glob("spans/tenant=team-a/**/*.parquet"))
+    assert theirs and mine
+
+    def sql(query: str) -> httpx.Response:
+        return httpx.post(f"{proc.query_url}/api/sql", json={"query": query},
+                          headers=headers(mode, "team-a"), timeout=30)
+
+    own = sql(f"SELECT DISTINCT service_name FROM read_parquet('{mine[0]}')")
+    assert own.status_code == 200 and {r[0] for r in own.json()["rows"]} <= {"frontend-a", "backend-a"}
+    for attack in (f"SELECT * FROM read_parquet('{theirs[0]}')",
+                   f"SELECT * FROM parquet_metadata('{theirs[0]}')",
+                   f"SELECT * FROM glob('{theirs[0].parent}/*')",
+                   f"SELECT * FROM read_parquet('{proc.data_dir}/spans/*/*/*/*.parquet')",
+                   f"SELECT * FROM read_parquet('{mine[0]}/../../../tenant=team-b/**/*.parquet')"):
+        reply = sql(attack)
+        assert reply.status_code == 400, (attack, reply.text)
+        assert "file system operations are disabled by configuration" in reply.json()["error"], attack
+    allowed = sql("SELECT unnest(current_setting('allowed_paths'))").json()["rows"]
+    assert allowed and all("/tenant=team-a/" in row[0] for row in allowed)
+
+
 def test_a_tenant_with_no_data_sees_nothing(server: tuple[SpanlakeProcess, str]) -> None:
     proc, mode = server
     if mode == "tokens":

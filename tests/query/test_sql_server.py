@@ -17,9 +17,10 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
+from spanlake.storage.api import DEFAULT_TENANT
 from tests.otlp_data import make_request, span_count
 from tests.server import SpanlakeProcess
-from tests.storage.sql_support import ATTACKS, HEAVY
+from tests.storage.sql_support import ATTACKS, HEAVY, attack_at
 from tests.waiting import eventually
 
 TIMEOUT_S = 2.0
@@ -64,8 +65,10 @@ def test_spans_acknowledged_a_moment_ago_are_in_sql(server: SpanlakeProcess, otl
 @pytest.mark.parametrize(("query", "message"), ATTACKS, ids=[q for q, _ in ATTACKS])
 def test_attack_fails_and_the_server_keeps_serving(server: SpanlakeProcess, tmp_path: Path,
                                                    query: str, message: str) -> None:
-    segment = server.data_dir / "spans" / "x.parquet"  # any path: the engine refuses it before the file
-    r = sql(server, query.format(segment=segment, tmp=tmp_path))
+    # Where a segment would be: the attacks aim at it, its neighbours and the WAL.
+    partition = server.data_dir / "spans" / f"tenant={DEFAULT_TENANT}" / "date=2026-01-01" / "hour=00"
+    segment = str(partition / "x.parquet")
+    r = sql(server, attack_at(query, server.data_dir, segment, tmp_path))
     assert r.status_code == 400 and message in r.json()["error"]
     assert list(tmp_path.iterdir()) == []
     assert httpx.get(f"{server.query_url}/api/services", timeout=10).status_code == 200

@@ -8,6 +8,7 @@ tail, so every query reads both.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 from spanlake.collector.formats.otlp import decode_otlp_json
 from spanlake.storage.attributes import attrs
 from spanlake.storage.rows import spans_table
+from spanlake.storage.segments import sidecar_path
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.paths import FIXTURES, JAEGER_SUITE, REPO
 
@@ -86,8 +88,18 @@ ATTACKS = [
     ("SELECT * FROM read_blob('/etc/hostname')", FILE_ACCESS),
     ("SELECT * FROM '/etc/passwd.csv'", FILE_ACCESS),
     ("SELECT * FROM glob('/*')", FILE_ACCESS),
-    ("SELECT * FROM read_parquet('{segment}')", FILE_ACCESS),
-    ("SELECT * FROM parquet_metadata('{segment}')", FILE_ACCESS),
+    # The snapshot's own segment files are the one thing DuckDB may open (they hold nothing the
+    # views do not show): everything next to them, above them or named like them stays shut.
+    ("SELECT * FROM read_blob('{segment_sidecar}')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('{partition}/*.parquet')", FILE_ACCESS),
+    ("SELECT * FROM glob('{partition}/*')", FILE_ACCESS),
+    ("SELECT * FROM glob('{data}/**')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('{data}/spans/*/*/*/*.parquet')", FILE_ACCESS),
+    ("SELECT * FROM read_blob('{wal}')", FILE_ACCESS),
+    ("SELECT * FROM read_text('{data}/wal/writer-id')", FILE_ACCESS),
+    ("SELECT * FROM read_text('{segment}/../../../../../wal/writer-id')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('{partition}/not-a-segment.parquet')", FILE_ACCESS),
+    ("SELECT * FROM read_parquet('{segment}x')", FILE_ACCESS),
     ("SELECT * FROM read_json('http://127.0.0.1:9/x.json')", FILE_ACCESS),
     ("SELECT * FROM read_parquet('https://example.com/x.parquet')", FILE_ACCESS),
     ("COPY (SELECT * FROM spans) TO '{tmp}/out.csv'", NOT_SELECT),
@@ -97,6 +109,10 @@ ATTACKS = [
     ("LOAD httpfs", NOT_SELECT),
     ("SET enable_external_access = true", NOT_SELECT),
     ("SET memory_limit = '100GB'", NOT_SELECT),
+    ("SET allowed_directories = ['/']", NOT_SELECT),
+    ("SET allowed_paths = ['/etc/passwd']", NOT_SELECT),
+    ("RESET allowed_paths", NOT_SELECT),
+    ("SELECT * FROM query('SET allowed_directories = [''/'']')", "Expected a single SELECT statement"),
     ("RESET lock_configuration", NOT_SELECT),
     ("PRAGMA enable_profiling", NOT_SELECT),
     ("SET VARIABLE x = 1", NOT_SELECT),
@@ -117,4 +133,13 @@ ATTACKS = [
 
 
 def attack(template: str, store: SegmentStore, tmp: Path) -> str:
-    return template.format(segment=store.snapshot().segments[0].path, tmp=tmp)
+    """``template`` aimed at real paths: a segment the query may read, the files around it, the WAL."""
+    return attack_at(template, store.data_dir, store.snapshot().segments[0].path, tmp)
+
+
+def attack_at(template: str, data_dir: Path, segment: str, tmp: Path) -> str:
+    """``template`` with its paths filled in from ``data_dir`` and one segment path under it."""
+    wal_files = sorted(data_dir.glob("wal/*/*.wal")) or sorted(p for p in data_dir.glob("wal/*")
+                                                               if p.is_file())
+    return template.format(segment=segment, segment_sidecar=sidecar_path(segment, ".tids"),
+                           partition=posixpath.dirname(segment), data=data_dir, wal=wal_files[0], tmp=tmp)

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from spanlake.storage.catalog import Snapshot
+from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA, ValueType
 from spanlake.storage.sql import SqlBusy, SqlEngine, SqlError, SqlTimeout
 from spanlake.storage.sql_views import TYPE_NAMES
@@ -24,6 +27,7 @@ from spanlake.storage.store import SegmentStore
 from tests.storage.sql_support import (
     ATTACKS,
     DEPENDENCY_CALLS,
+    FILE_ACCESS,
     HEAVY,
     all_spans,
     attack,
@@ -345,11 +349,56 @@ def test_attack_is_refused_with_a_clear_error(engine: SqlEngine, store: SegmentS
     assert rows(engine, "SELECT count(*) > 0 FROM spans") == [(True,)]  # the views are all still there
 
 
-def test_duckdb_switches_are_on(engine: SqlEngine) -> None:
+def test_duckdb_switches_are_on(engine: SqlEngine, store: SegmentStore) -> None:
     names = ("enable_external_access", "lock_configuration", "autoload_known_extensions",
-             "autoinstall_known_extensions")
+             "autoinstall_known_extensions", "allowed_directories")
     got = rows(engine, "SELECT " + ", ".join(f"current_setting('{n}')" for n in names))
-    assert got == [(False, True, False, False)]
+    assert got == [(False, True, False, False, [])]
+    allowed = rows(engine, "SELECT current_setting('allowed_paths')")[0][0]
+    assert sorted(allowed) == sorted(s.path for s in store.snapshot().segments)  # those files, no directory
+
+
+def test_the_snapshots_own_segment_file_reads_as_the_spans_it_holds(engine: SqlEngine,
+                                                                     store: SegmentStore) -> None:
+    # The one file access left: DuckDB reads these files for the views, so a query may name them
+    # too, and gets the spans that ``spans`` already shows, nothing more.
+    segment = store.snapshot().segments[0]
+    direct = rows(engine, f"SELECT count(*), count(DISTINCT trace_id) FROM read_parquet('{segment.path}')")
+    assert direct == [(segment.num_spans, segment.meta["trace_count"])]
+    assert rows(engine, f"SELECT count(*) FROM read_parquet('{segment.path}') s JOIN spans v "
+                        "ON s.trace_id = v.trace_id_bytes AND s.span_id = v.span_id_bytes "
+                        "AND s.start_time_unix_nano = v.start_time_unix_nano") == [(segment.num_spans,)]
+
+
+@pytest.mark.parametrize("where", ["partition", "outside"])
+def test_a_parquet_file_planted_where_a_query_can_name_it_is_refused(engine: SqlEngine, store: SegmentStore,
+                                                                      tmp_path: Path, where: str) -> None:
+    segment = store.snapshot().segments[0].path
+    folder = Path(segment).parent if where == "partition" else tmp_path
+    planted = folder / ".planted.parquet"  # a dot-file: the store's listings skip it
+    pq.write_table(pa.table({"secret": [1]}), planted)
+    try:
+        with pytest.raises(SqlError, match=FILE_ACCESS):
+            engine.execute(f"SELECT * FROM read_parquet('{planted}')")
+        with pytest.raises(SqlError, match=FILE_ACCESS):
+            engine.execute(f"SELECT * FROM read_parquet(['{segment}', '{planted}'])")
+    finally:
+        planted.unlink()
+
+
+def test_settings_are_locked_underneath_the_statement_check(engine: SqlEngine) -> None:
+    # What the statement check never lets through, DuckDB itself still refuses: a query's own
+    # connection, as the engine hands it to the statement.
+    con = engine._connection()
+    try:
+        for statement in ("SET allowed_directories = ['/']", "SET allowed_paths = ['/etc/passwd']",
+                          "SET enable_external_access = true", "RESET lock_configuration"):
+            with pytest.raises(duckdb.Error, match="configuration has been locked"):
+                con.execute(statement)
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("SELECT * FROM read_text('/etc/hostname')").fetchall()
+    finally:
+        con.close()
 
 
 # --- limits ----------------------------------------------------------------------------------------
@@ -468,6 +517,33 @@ def test_a_segment_compacted_away_after_the_snapshot_is_skipped_by_a_fresh_one(t
         first = [stale]
         e = SqlEngine(lambda: first.pop() if first else s.snapshot())
         assert rows(e, "SELECT count(*) FROM spans") == [(len(spans) - gone.num_spans,)]
+        e.close()
+    finally:
+        s.close()
+
+
+def test_a_flush_between_queries_moves_spans_from_the_tail_to_a_newly_allowed_segment(
+        tmp_path: Path, spans: list[Row]) -> None:
+    s = load_store(tmp_path / "data")
+    e = SqlEngine(s.snapshot)
+    try:
+        before = rows(e, "SELECT current_setting('allowed_paths'), count(*) FROM spans")[0]
+        s.flush()  # the tail becomes a new segment: a different file list, so another database
+        after = rows(e, "SELECT current_setting('allowed_paths'), count(*) FROM spans")[0]
+        assert before[1] == after[1] == len(spans)
+        assert set(before[0]) < set(after[0]) == {seg.path for seg in s.snapshot().segments}
+    finally:
+        e.close()
+        s.close()
+
+
+def test_an_unreadable_segment_is_the_stores_failure_not_the_querys(tmp_path: Path) -> None:
+    s = load_store(tmp_path / "data")
+    try:
+        Path(s.snapshot().segments[0].path).write_bytes(b"not a parquet file")  # a damaged disk
+        e = SqlEngine(s.snapshot)
+        with pytest.raises(StorageUnavailable, match="cannot read the span store"):
+            e.execute("SELECT count(*) FROM spans")
         e.close()
     finally:
         s.close()

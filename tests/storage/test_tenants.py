@@ -13,7 +13,7 @@ import pytest
 from spanlake.storage import wal as wal_module
 from spanlake.storage.api import DEFAULT_TENANT, InvalidTenant, StoreUnavailable, TraceQuery
 from spanlake.storage.segments import HOUR_NS
-from spanlake.storage.sql import SqlEngine
+from spanlake.storage.sql import SqlEngine, SqlError
 from spanlake.storage.store import SegmentStore, StoreConfig
 from tests.storage.spans import BASE_NS, span, spans_table
 from tests.storage.test_store import _crash, list_segment_paths
@@ -85,6 +85,21 @@ def test_sql_over_a_tenant_snapshot_sees_only_that_tenant(store: SegmentStore) -
     try:
         rows = engine.execute("SELECT DISTINCT service_name FROM spans ORDER BY 1").table.to_pylist()
         assert rows == [{"service_name": "svc-a"}, {"service_name": "svc-a-tail"}]
+    finally:
+        engine.close()
+
+
+def test_sql_of_one_tenant_cannot_open_another_tenants_files(store: SegmentStore) -> None:
+    _fill(store)
+    store.flush()
+    (theirs,) = store.snapshot("team-b").segments
+    engine = SqlEngine(lambda: store.snapshot("team-a"))
+    try:
+        for query in (f"SELECT * FROM read_parquet('{theirs.path}')",
+                      f"SELECT * FROM glob('{os.path.dirname(theirs.path)}/*')",
+                      f"SELECT * FROM read_blob('{theirs.path.removesuffix('.parquet')}.tids')"):
+            with pytest.raises(SqlError, match="file system operations are disabled by configuration"):
+                engine.execute(query)
     finally:
         engine.close()
 
