@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 TARGET_SPANS = 100_000_000
 RESTART = "restart to ready (s): start `spanlake serve`, first trace by ID"
-PEER_HAS_NO = {RESTART}  # measures with no equivalent on the peer: "-" rather than "not measured"
+SERVING = "restart: of which until its ports answer (s)"
+PEER_HAS_NO = {RESTART, SERVING}  # measures with no equivalent on the peer: "-" rather than "not measured"
 
 
 @dataclass
@@ -52,6 +53,7 @@ def measures() -> list[Measure]:
         measured("peak server RSS during ingest (MiB)", lambda r: mib(r.ingest_peak_rss), 2048, 0),
         measured("peak server RSS during searches (MiB)", lambda r: mib(r.search_peak_rss), 2048, 0),
         measured(RESTART, lambda r: r.extra.get("restart_to_ready_s"), 10, 2),
+        measured(SERVING, lambda r: r.extra.get("restart_serving_s"), digits=2),
     ]
     return rows
 

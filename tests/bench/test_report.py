@@ -86,3 +86,11 @@ def test_ingest_rate_is_spans_per_server_cpu_second():
     text = report.markdown(run_of(ours, None))
     assert line(text, "ingest: spans per server CPU-second")[1] == "100,000"
     assert line(text, "ingest: server CPU-s per million spans")[1] == "10.00"
+
+
+def test_chart_loads_the_installed_plotly_js_from_beside_it(tmp_path):
+    ours = result("spanlake", by_id_ms={"hit_p50": 5.0}, searches_ms={"attribute": 100.0})
+    report.chart(run_of(ours, result("peer", by_id_ms={"hit_p50": 50.0})), tmp_path / "run.html")
+    text = (tmp_path / "run.html").read_text()
+    assert 'src="plotly.min.js"' in text and "cdn.plot.ly" not in text
+    assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
