@@ -27,6 +27,10 @@ from bench.run import step
 
 DEFAULT_SIZES = "1000000,10000000,100000000"
 DEFAULT_PEER_SIZES = "1000000,10000000"
+# Disk one size needs at its peak: the requests file (~150 B/span) plus the store while compaction
+# writes its output beside its input (~2 x 60 B/span), with room to spare. A size that does not fit
+# is skipped and says so, rather than filling a disk other work shares.
+DISK_BYTES_PER_SPAN = 300
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -49,6 +53,7 @@ class Point:
     seconds: dict[str, float] = field(default_factory=dict)  # generate / peer / spanlake wall time
     load_average: str = ""
     disk_free_gib: float = 0.0
+    skipped: str = ""  # why this size was not measured, if it was not
 
 
 @dataclass
@@ -81,7 +86,15 @@ def measure_size(spans: int, ours: bool, peer: bool, seed: int, out: Path) -> Po
     shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     point = Point(spans=spans, load_average=f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    point.disk_free_gib = round(shutil.disk_usage(out.resolve().anchor).free / (1 << 30), 1)
+    free = shutil.disk_usage(out).free
+    point.disk_free_gib = round(free / (1 << 30), 1)
+    if free < spans * DISK_BYTES_PER_SPAN:
+        point.skipped = (
+            f"not run: {point.disk_free_gib:,.1f} GiB free under {out}, "
+            f"needs about {spans * DISK_BYTES_PER_SPAN / (1 << 30):,.0f} GiB"
+        )
+        print(f"[scaling] {spans:,} spans {point.skipped}", file=sys.stderr, flush=True)
+        return point
     try:
         print(f"[scaling] generating {spans:,} spans...", file=sys.stderr, flush=True)
         began = time.perf_counter()

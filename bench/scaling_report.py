@@ -146,6 +146,8 @@ def markdown(scaling: Scaling) -> str:
         "Notes:",
     ]
     for point in scaling.points:
+        if point.skipped:
+            out.append(f"- {size_name(point.spans)}: {point.skipped}")
         for result in (point.spanlake, point.peer):
             if result is not None:
                 out += [f"- {size_name(point.spans)} {result.engine}: {n}" for n in result.notes]
