@@ -115,3 +115,10 @@ def test_chart_opens_offline_with_the_installed_plotly(tmp_path: Path):
             browser.close()
     assert panels > 0
     assert requests and all(url.startswith("file://") for url in requests), requests
+
+
+def test_panel_titles_fit_a_third_of_the_page():
+    titles = [scaling_report.panel_title(row.label) for row in scaling_report.measures()]
+    assert all(len(t) <= 48 for t in titles)
+    assert "restart to ready (s)" in titles
+    assert "search p50 ms: search that matches nothing, 1 h" in titles
