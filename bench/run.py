@@ -2,6 +2,8 @@
 
 Usage: ``python -m bench.run --spans 1000000`` (``BENCH_SPANS=10000000`` for the full run). Writes
 ``bench/results/<UTC time>-<spans>.{md,html,json}`` and copies them to ``latest.*``.
+``python -m bench.run --scaling [--sizes ...] [--peer-sizes ...]``: how each cost grows (see
+``bench/scaling.py``).
 """
 
 from __future__ import annotations
@@ -84,7 +86,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("bench/results"))
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-spanlake", action="store_true")
+    parser.add_argument("--scaling", action="store_true", help="how cost grows: see bench/scaling.py")
+    parser.add_argument("--sizes", help="--scaling: spanlake's sizes, comma-separated (default 1M,10M,100M)")
+    parser.add_argument("--peer-sizes", help="--scaling: the peer's sizes (default 1M,10M; empty: none)")
     args = parser.parse_args()
+    if args.scaling:
+        scaling_main(args)
+        return
+    if args.sizes is not None or args.peer_sizes is not None:
+        parser.error("--sizes and --peer-sizes go with --scaling")
     began = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     host = machine()
@@ -112,6 +122,26 @@ def main() -> None:
         seconds=time.perf_counter() - began,
     )
     write(run, args.results, args.spans)
+
+
+def scaling_main(args: argparse.Namespace) -> None:
+    from bench import scaling  # imports this module: only loaded for --scaling
+
+    try:
+        sizes = scaling.parse_sizes(scaling.DEFAULT_SIZES if args.sizes is None else args.sizes)
+        peer_sizes = scaling.parse_sizes(
+            scaling.DEFAULT_PEER_SIZES if args.peer_sizes is None else args.peer_sizes
+        )
+    except ValueError as exc:
+        sys.exit(f"bench.run: {exc}")
+    run = scaling.Scaling(
+        command="python -m bench.run " + shlex.join(sys.argv[1:]),
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=machine(),
+        sizes=sizes,
+        peer_sizes=peer_sizes,
+    )
+    scaling.run(run, args.seed, args.out, args.results)
 
 
 def summary(manifest: Manifest) -> dict[str, object]:
