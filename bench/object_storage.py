@@ -10,6 +10,10 @@ Usage: ``python -m bench.object_storage --spans 1000000`` (the issue's size). Me
 - the service+operation and attribute searches (and the others of ``bench.spanlake_side``), p50;
 - object-store requests per query, from SeaweedFS's own Prometheus counters (``-metricsPort``).
 
+The same run then repeats on a local directory (``--storage`` a path: the same two collectors and
+query node, no SeaweedFS), so each line has its local-disk counterpart and their ratio: the issue
+asks searches within 2x and ingest within 15% of local disk.
+
 Writes ``<out>/object-storage.json`` and ``.md`` (``make bench-object-storage``). The numbers
 depend on the machine and on what else runs on it: quote them only with the machine line the
 report carries.
@@ -22,10 +26,12 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +61,6 @@ def s3_requests(metrics_port: int) -> float:
     return sum(float(v) for v in _REQUESTS.findall(text))
 
 
-def counted(call: Any, metrics_port: int, runs: int) -> tuple[list[float], float]:
-    """Wall times of ``runs`` calls and the object-store requests per call."""
-    before = s3_requests(metrics_port)
-    times, _ = measure.timed(call, runs)
-    return times, (s3_requests(metrics_port) - before) / runs
-
-
 def ingest(collectors: list[Server], request_files: list[Path]) -> dict[str, Any]:
     monitors = [procstat.Monitor(c.proc.pid).start() for c in collectors]
     for m in monitors:
@@ -81,31 +80,63 @@ def ingest(collectors: list[Server], request_files: list[Path]) -> dict[str, Any
             "wall_s": max(s["wall_s"] for s in stats)}
 
 
-def queries(node: Server, manifest: Manifest, metrics_port: int) -> dict[str, Any]:
+def queries(node: Server, manifest: Manifest, requests: Callable[[], float]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ids = manifest.existing_trace_ids
     for label in ("cold", "warm"):  # the first pass loads sidecars and footers from the bucket
         times: list[float] = []
-        before = s3_requests(metrics_port)
+        before = requests()
         for trace_id in ids:
             times += measure.timed(functools.partial(by_id, node, trace_id), 1)[0]
         out[f"by_id_{label}_p50_ms"] = measure.ms_percentile(times, 50)
         out[f"by_id_{label}_p99_ms"] = measure.ms_percentile(times, 99)
-        out[f"by_id_{label}_requests"] = (s3_requests(metrics_port) - before) / len(ids)
+        out[f"by_id_{label}_requests"] = (requests() - before) / len(ids)
     for name, call in search_calls(node, manifest).items():
-        times, requests = counted(call, metrics_port, measure.SEARCH_RUNS)
+        before = requests()
+        times, _ = measure.timed(call, measure.SEARCH_RUNS)
         out[f"{name}_p50_ms"] = measure.ms_percentile(times, 50)
-        out[f"{name}_requests"] = requests
+        out[f"{name}_requests"] = (requests() - before) / measure.SEARCH_RUNS
     return out
 
 
+def run_roles(out_dir: Path, storage: str, env: dict[str, str], manifest: Manifest, files: list[Path],
+              requests: Callable[[], float]) -> dict[str, Any]:
+    """Two collectors ingest into ``storage``, then a query node that ingested nothing answers."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = out_dir / "spanlake.log"
+    roles = ("--storage", storage)
+    collectors = [Server(out_dir / f"collector-{i}", log, (*roles, "--roles", "collector,query"), env)
+                  for i in range(2)]
+    result = ingest(collectors, files)
+    for c in collectors:
+        c.stop()
+    node = Server(out_dir / "query", log, (*roles, "--roles", "query"), env)
+    try:
+        result.update(queries(node, manifest, requests))
+    finally:
+        node.stop()
+    return result
+
+
 def report(result: dict[str, Any]) -> str:
-    lines = ["# spanlake on object storage (SeaweedFS)", "", f"Command: `{result['command']}`", "",
-             f"Machine: {result['machine']}", "", "| measure | value |", "|---|---|"]
-    for key, value in result.items():
-        if key not in ("command", "machine"):
-            lines.append(f"| {key} | {value} |")
+    lines = ["# spanlake on object storage (SeaweedFS) and on local disk", "",
+             f"Command: `{result['command']}`", "", f"Machine: {result['machine']}", "",
+             "| measure | object storage | local disk | ratio |", "|---|---:|---:|---:|"]
+    s3, local = result["object_storage"], result["local_disk"]
+    for key, value in s3.items():
+        other = local.get(key)
+        numbers = isinstance(value, float) and isinstance(other, float) and other
+        ratio = f"{value / other:.2f}" if numbers else "-"
+        lines.append(f"| {key} | {_show(value)} | {_show(other)} | {ratio} |")
     return "\n".join(lines) + "\n"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    return str(value)
 
 
 def main() -> None:
@@ -119,22 +150,18 @@ def main() -> None:
     manifest = generate(args.spans, args.out / "data", args.seed)
     files = split_requests(Path(manifest.requests_file), args.out, 2)
     metrics_port = free_port()
+    result: dict[str, Any] = {"command": " ".join(["python -m bench.object_storage", *sys.argv[1:]]),
+                              "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start"}
     store = SeaweedFS(args.out / "seaweedfs", extra_args=[f"-metricsPort={metrics_port}"]).start()
-    storage = ("--storage", f"s3://bench/run-{int(time.time())}")
-    log = args.out / "spanlake.log"
     try:
-        collectors = [Server(args.out / f"collector-{i}", log, (*storage, "--roles", "collector,query"),
-                             store.env) for i in range(2)]
-        result: dict[str, Any] = {"command": " ".join(["python -m bench.object_storage", *sys.argv[1:]]),
-                                  "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"}
-        result.update(ingest(collectors, files))
-        for c in collectors:
-            c.stop()
-        node = Server(args.out / "query", log, (*storage, "--roles", "query"), store.env)
-        result.update(queries(node, manifest, metrics_port))
-        node.stop()
+        result["object_storage"] = run_roles(args.out / "s3", f"s3://bench/run-{int(time.time())}",
+                                             store.env, manifest, files, lambda: s3_requests(metrics_port))
     finally:
         store.stop()
+    local = args.out / "local" / "store"
+    shutil.rmtree(local, ignore_errors=True)
+    result["local_disk"] = run_roles(args.out / "local", str(local), {}, manifest, files, lambda: 0.0)
+    result["machine"] += f", load {os.getloadavg()[0]:.2f} at end"
     (args.out / "object-storage.json").write_text(json.dumps(result, indent=2))
     (args.out / "object-storage.md").write_text(report(result))
     print(report(result))
