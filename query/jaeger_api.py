@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
+import orjson
 import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -55,8 +56,19 @@ def json_response(body: Json, params: QueryParams, status: int = 200) -> Respons
         pretty = parse_bool("prettyPrint", params.get("prettyPrint") or "false")
     except ParamError:
         pretty = False
-    text = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
-    return Response(text, status_code=status, media_type="application/json")
+    return Response(encode_json(body, pretty), status_code=status, media_type="application/json")
+
+
+def encode_json(body: Any, pretty: bool = False) -> bytes:
+    """The response body: compact JSON, or indented by 4 for ``prettyPrint``.
+
+    Compact JSON is written by orjson (a 100,000-span trace: ~0.15 s, ``json`` ~1.2 s; see
+    ``bench/trace_path.py``); it writes UTF-8 where ``json`` escapes to ASCII, the same JSON either way.
+    orjson indents by 2 only, so ``prettyPrint`` (rare, for people reading the text) stays on ``json``.
+    """
+    if pretty:
+        return json.dumps(body, indent=4).encode()
+    return orjson.dumps(body)
 
 
 def error_response(error: ApiError) -> Response:
