@@ -63,7 +63,8 @@ def measure(n_spans: int, repeat: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100000", help="comma-separated span counts")
     parser.add_argument("--repeat", type=int, default=0, help="reads per size (default: 200 for small "
                         "traces, 5 for large)")

@@ -47,9 +47,9 @@ def array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def hex_ids(column: pa.ChunkedArray | pa.Array, width: int) -> list[str | None]:
+def hex_ids(column: pa.ChunkedArray | pa.Array, width: int) -> list[str]:
     """A fixed-size binary ID column as lower-case hex, one ``bytes.hex`` call for the whole column;
-    nulls stay None."""
+    nulls are "" (no ID)."""
     ids = array(column)
     n = len(ids)
     if n == 0:
@@ -57,28 +57,29 @@ def hex_ids(column: pa.ChunkedArray | pa.Array, width: int) -> list[str | None]:
     data = np.frombuffer(ids.buffers()[1], dtype=np.uint8)[ids.offset * width:(ids.offset + n) * width]
     text = data.tobytes().hex()
     step = 2 * width
-    out: list[str | None] = [text[i:i + step] for i in range(0, len(text), step)]
+    out = [text[i:i + step] for i in range(0, len(text), step)]
     if ids.null_count:
         for i in np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False)):
-            out[i] = None
+            out[i] = ""
     return out
 
 
 def jaeger_trace_ids(column: pa.ChunkedArray | pa.Array) -> list[str]:
     """Trace IDs in Jaeger v1 form: 16 hex characters when the high half is zero, else 32."""
-    return [t[16:] if t.startswith("0000000000000000") else t  # type: ignore[union-attr]
-            for t in hex_ids(column, 16)]
+    return [t[16:] if t.startswith("0000000000000000") else t for t in hex_ids(column, 16)]
 
 
 def ints(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
-    return np.asarray(array(column).to_numpy(zero_copy_only=False), dtype=np.int64)
+    values: npt.NDArray[np.int64] = np.asarray(array(column).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return values
 
 
 def list_offsets(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     """Where each row's items start in the flattened list column (length rows + 1, from 0)."""
     lists = array(column)
-    offsets = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return offsets - offsets[0]
+    offsets: npt.NDArray[np.int64] = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    from_zero: npt.NDArray[np.int64] = offsets - int(offsets[0])
+    return from_zero
 
 
 def attribute_tags(column: pa.ChunkedArray | pa.Array) -> tuple[list[Json], list[str]]:
@@ -166,4 +167,5 @@ def rows_of(spans: pa.Table, columns: list[str], indices: list[int]) -> list[Jso
     """Only the rows at ``indices`` (few, e.g. the spans that have events) as Python dicts."""
     if not indices:
         return []
-    return spans.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
+    rows: list[Json] = spans.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
+    return rows

@@ -71,12 +71,13 @@ class _Columns:
         self.trace_ids = jaeger_trace_ids(spans["trace_id"])
         self.span_ids = hex_ids(spans["span_id"], 8)
         parents = hex_ids(spans["parent_span_id"], 8)
-        self.parents = [None if p == _ZERO_SPAN_ID else p for p in parents]
+        self.parents = ["" if p == _ZERO_SPAN_ID else p for p in parents]  # "": no parent
         self.names: list[str] = spans["name"].to_pylist()
         starts = ints(spans["start_time_unix_nano"])
         self.starts: list[int] = (starts // 1000).tolist()
-        self.durations: list[int] = (np.maximum(0, ints(spans["end_time_unix_nano"]) - starts) // 1000).tolist()
-        self.flags: list[int] = (ints(spans["flags"]) & 0xFF).tolist()  # W3C trace flags; the rest are OTLP's
+        ends = ints(spans["end_time_unix_nano"])
+        self.durations: list[int] = (np.maximum(0, ends - starts) // 1000).tolist()
+        self.flags: list[int] = (ints(spans["flags"]) & 0xFF).tolist()  # W3C trace flags: the rest is OTLP's
         self.kinds: list[str] = [SPAN_KIND_NAMES.get(k, "") for k in ints(spans["kind"]).tolist()]
         self.status: list[int] = ints(spans["status_code"]).tolist()
         self.status_messages: list[str] = spans["status_message"].to_pylist()
@@ -119,7 +120,8 @@ class _Columns:
 
     def _links(self) -> dict[int, Json]:
         rows = np.flatnonzero(np.diff(list_offsets(self.spans["links"]))).tolist()
-        return dict(zip(rows, rows_of(self.spans, ["trace_id", "parent_span_id", "links"], rows), strict=True))
+        found = rows_of(self.spans, ["trace_id", "parent_span_id", "links"], rows)
+        return dict(zip(rows, found, strict=True))
 
 
 _ZERO_SPAN_ID = "0" * 16
@@ -135,7 +137,8 @@ def _trace(cols: _Columns, trace_hex: str, rows: list[int]) -> Json:
         process_id = process_ids.get(code)
         if process_id is None:
             process_id = process_ids[code] = f"p{len(process_ids) + 1}"
-            processes[process_id] = _process(rows_of(cols.spans, ["service_name", "resource_attributes"], [i])[0])
+            row = rows_of(cols.spans, ["service_name", "resource_attributes"], [i])[0]
+            processes[process_id] = _process(row)
         spans.append(_span(cols, i, trace_hex, process_id))
     return {"traceID": trace_hex, "spans": spans, "processes": processes, "warnings": None}
 
@@ -194,7 +197,7 @@ def _span_tags(cols: _Columns, i: int) -> tuple[list[Json], list[str]]:
 def _references(cols: _Columns, i: int, trace_id: str) -> list[Json]:
     refs: list[Json] = []
     parent = cols.parents[i]
-    if parent is not None:
+    if parent:
         refs.append(_ref("CHILD_OF", trace_id, parent))
     row = cols.links.get(i)
     if row is None:
