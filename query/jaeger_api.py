@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 
 from spanlake.query.adjusters import adjust
 from spanlake.query.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, guarded_routes
+from spanlake.query.formats.columns import gc_paused
 from spanlake.query.formats.jaeger_json import spans_to_jaeger_traces
 from spanlake.query.ids import format_trace_id, parse_trace_id
 from spanlake.query.limits import QueryLimits, partial_traces, partial_warning
@@ -81,8 +82,13 @@ def error_response(error: ApiError) -> Response:
 
 def handle(request: Request, compute: Callable[[], Json]) -> Response:
     """Run ``compute`` (blocking reader calls; called from FastAPI's thread pool) and shape the answer.
-    Errors it raises are answered by ``error_response`` through the router's route class."""
-    return json_response(compute(), request.query_params)
+    Errors it raises are answered by ``error_response`` through the router's route class.
+
+    The cyclic GC is paused until the answer is encoded and its objects freed: a huge trace is a
+    million short-lived dicts and lists, and a collection started mid-way would walk them all (freed
+    objects leave the GC's count, so none is due once they are gone)."""
+    with gc_paused():
+        return json_response(compute(), request.query_params)
 
 
 def parse_search(params: QueryParams, now_ns: int) -> TraceQuery:
