@@ -90,6 +90,7 @@ class _Columns:
         self.logs = self._logs()
         self.links = self._links()
         self.processes = group_codes(spans, "service_name", "resource_attributes").tolist()
+        self.resources = self._resources()
 
     def tag(self, key: str, value: str) -> Json:
         """A string tag, one dict per distinct key and value (most spans repeat the same few)."""
@@ -112,6 +113,15 @@ class _Columns:
             skip.append(i)
             texts.extend(_warnings(a))
         return found
+
+    def _resources(self) -> dict[tuple[str, int], Json]:
+        """(trace, resource code) -> its process, from the resource's first row in the trace (equal
+        resources may still differ in how they print, e.g. -0.0 and 0.0); converted in one take."""
+        first: dict[tuple[str, int], int] = {}
+        for i, key in enumerate(zip(self.trace_ids, self.processes, strict=True)):
+            first.setdefault(key, i)
+        rows = rows_of(self.spans, ["service_name", "resource_attributes"], list(first.values()))
+        return {code: _process(row) for code, row in zip(first, rows, strict=True)}
 
     def _logs(self) -> dict[int, list[Json]]:
         rows = np.flatnonzero(np.diff(list_offsets(self.spans["events"]))).tolist()
@@ -137,8 +147,7 @@ def _trace(cols: _Columns, trace_hex: str, rows: list[int]) -> Json:
         process_id = process_ids.get(code)
         if process_id is None:
             process_id = process_ids[code] = f"p{len(process_ids) + 1}"
-            row = rows_of(cols.spans, ["service_name", "resource_attributes"], [i])[0]
-            processes[process_id] = _process(row)
+            processes[process_id] = cols.resources[trace_hex, code]
         spans.append(_span(cols, i, trace_hex, process_id))
     return {"traceID": trace_hex, "spans": spans, "processes": processes, "warnings": None}
 
