@@ -67,9 +67,13 @@ def encode_json(body: Any, pretty: bool = False) -> bytes:
     ``bench/trace_path.py``); it writes UTF-8 where ``json`` escapes to ASCII, the same JSON either way.
     orjson indents by 2 only, so ``prettyPrint`` (rare, for people reading the text) stays on ``json``.
     """
-    if pretty:
-        return json.dumps(body, indent=4).encode()
-    return orjson.dumps(body)
+    if not pretty:
+        try:
+            return orjson.dumps(body)
+        except orjson.JSONEncodeError:  # what orjson refuses (an int past 64 bits) json still writes
+            pass
+    text = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"))
+    return text.encode()
 
 
 def error_response(error: ApiError) -> Response:
