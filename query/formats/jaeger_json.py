@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,6 @@ class _Columns:
 
     def __init__(self, spans: pa.Table) -> None:
         self.spans = spans
-        self._shared_tags: dict[tuple[str, str], Json] = {}
         self.trace_ids = jaeger_trace_ids(spans["trace_id"])
         self.span_ids = hex_ids(spans["span_id"], 8)
         parents = hex_ids(spans["parent_span_id"], 8)
@@ -79,11 +78,11 @@ class _Columns:
         self.durations: list[int] = (np.maximum(0, ends - starts) // 1000).tolist()
         self.flags: list[int] = (ints(spans["flags"]) & 0xFF).tolist()  # W3C trace flags: the rest is OTLP's
         self.kinds: list[str] = [SPAN_KIND_NAMES.get(k, "") for k in ints(spans["kind"]).tolist()]
-        self.status: list[int] = ints(spans["status_code"]).tolist()
-        self.status_messages: list[str] = spans["status_message"].to_pylist()
-        self.trace_states: list[str] = spans["trace_state"].to_pylist()
-        self.scope_names: list[str] = spans["scope_name"].to_pylist()
-        self.scope_versions: list[str] = spans["scope_version"].to_pylist()
+        # The fixed tags around the attributes: one tuple per distinct combination, shared by its spans.
+        scopes = spans["scope_name"].to_pylist(), spans["scope_version"].to_pylist()
+        self.prefixes = shared(_prefix_tags, *scopes)
+        self.suffixes = shared(_suffix_tags, self.kinds, ints(spans["status_code"]).tolist(),
+                               spans["status_message"].to_pylist(), spans["trace_state"].to_pylist())
         self.tags, keys = attribute_tags(spans["span_attributes"])
         self.tag_offsets: list[int] = list_offsets(spans["span_attributes"]).tolist()
         self.warnings = self._warnings(keys)
@@ -91,13 +90,6 @@ class _Columns:
         self.links = self._links()
         self.processes = group_codes(spans, "service_name", "resource_attributes").tolist()
         self.resources = self._resources()
-
-    def tag(self, key: str, value: str) -> Json:
-        """A string tag, one dict per distinct key and value (most spans repeat the same few)."""
-        tag = self._shared_tags.get((key, value))
-        if tag is None:
-            tag = self._shared_tags[key, value] = _string_kv(key, value)
-        return tag
 
     def _warnings(self, keys: list[str]) -> dict[int, tuple[list[int], list[str]]]:
         """Rows with a warnings attribute -> (tag positions to leave out, the warnings)."""
@@ -135,7 +127,18 @@ class _Columns:
 
 
 _ZERO_SPAN_ID = "0" * 16
-_ERROR_TAG = {"key": "error", "type": "bool", "value": True}
+
+
+def shared(make: Callable[..., tuple[Json, ...]], *columns: list[Any]) -> list[tuple[Json, ...]]:
+    """``make(*row)`` for each row of ``columns``, called once per distinct row."""
+    made: dict[tuple[Any, ...], tuple[Json, ...]] = {}
+    out = []
+    for row in zip(*columns, strict=True):
+        tags = made.get(row)
+        if tags is None:
+            tags = made[row] = make(*row)
+        out.append(tags)
+    return out
 
 
 def _trace(cols: _Columns, trace_hex: str, rows: list[int]) -> Json:
@@ -160,47 +163,52 @@ def _process(row: Json) -> Json:
 
 
 def _span(cols: _Columns, i: int, trace_id: str, process_id: str) -> Json:
-    span: Json = {"traceID": trace_id, "spanID": cols.span_ids[i]}
+    warned = cols.warnings.get(i)
+    first, last = cols.tag_offsets[i], cols.tag_offsets[i + 1]
+    if warned is None:
+        tags = [*cols.prefixes[i], *cols.tags[first:last], *cols.suffixes[i]]
+    else:
+        kept = (cols.tags[k] for k in range(first, last) if k not in warned[0])
+        tags = [*cols.prefixes[i], *kept, *cols.suffixes[i]]
     flags = cols.flags[i]
     if flags:
-        span["flags"] = flags
-    tags, warnings = _span_tags(cols, i)
-    span["operationName"] = cols.names[i]
-    span["references"] = _references(cols, i, trace_id)
-    span["startTime"] = cols.starts[i]
-    span["duration"] = cols.durations[i]
-    span["tags"] = tags
-    span["logs"] = cols.logs.get(i, [])
-    span["processID"] = process_id
-    span["warnings"] = warnings or None
-    return span
+        return {"traceID": trace_id, "spanID": cols.span_ids[i], "flags": flags,
+                "operationName": cols.names[i], "references": _references(cols, i, trace_id),
+                "startTime": cols.starts[i], "duration": cols.durations[i], "tags": tags,
+                "logs": cols.logs.get(i, []), "processID": process_id,
+                "warnings": warned[1] if warned else None}
+    return {"traceID": trace_id, "spanID": cols.span_ids[i],
+            "operationName": cols.names[i], "references": _references(cols, i, trace_id),
+            "startTime": cols.starts[i], "duration": cols.durations[i], "tags": tags,
+            "logs": cols.logs.get(i, []), "processID": process_id,
+            "warnings": warned[1] if warned else None}
 
 
-def _span_tags(cols: _Columns, i: int) -> tuple[list[Json], list[str]]:
-    tags: list[Json] = []
-    if cols.scope_names[i]:
-        tags.append(cols.tag("otel.scope.name", cols.scope_names[i]))
-    if cols.scope_versions[i]:
-        tags.append(cols.tag("otel.scope.version", cols.scope_versions[i]))
-    first, last = cols.tag_offsets[i], cols.tag_offsets[i + 1]
-    warned = cols.warnings.get(i)
-    if warned is None:
-        tags.extend(cols.tags[first:last])
-    else:
-        tags.extend(cols.tags[k] for k in range(first, last) if k not in warned[0])
-    if cols.kinds[i]:
-        tags.append(cols.tag("span.kind", cols.kinds[i]))
-    status = cols.status[i]
+def _prefix_tags(scope_name: str, scope_version: str) -> tuple[Json, ...]:
+    """The tags before a span's attributes: its instrumentation scope."""
+    tags = []
+    if scope_name:
+        tags.append(_string_kv("otel.scope.name", scope_name))
+    if scope_version:
+        tags.append(_string_kv("otel.scope.version", scope_version))
+    return tuple(tags)
+
+
+def _suffix_tags(kind: str, status: int, status_message: str, trace_state: str) -> tuple[Json, ...]:
+    """The tags after a span's attributes: kind, status and trace state."""
+    tags = []
+    if kind:
+        tags.append(_string_kv("span.kind", kind))
     if status == STATUS_OK:
-        tags.append(cols.tag("otel.status_code", "OK"))
+        tags.append(_string_kv("otel.status_code", "OK"))
     elif status == STATUS_ERROR:
-        tags.append(cols.tag("otel.status_code", "ERROR"))
-        tags.append(_ERROR_TAG)
-    if cols.status_messages[i]:
-        tags.append(cols.tag("otel.status_description", cols.status_messages[i]))
-    if cols.trace_states[i]:
-        tags.append(cols.tag("w3c.tracestate", cols.trace_states[i]))
-    return tags, (warned[1] if warned else [])
+        tags.append(_string_kv("otel.status_code", "ERROR"))
+        tags.append({"key": "error", "type": "bool", "value": True})
+    if status_message:
+        tags.append(_string_kv("otel.status_description", status_message))
+    if trace_state:
+        tags.append(_string_kv("w3c.tracestate", trace_state))
+    return tuple(tags)
 
 
 def _references(cols: _Columns, i: int, trace_id: str) -> list[Json]:
