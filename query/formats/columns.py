@@ -76,16 +76,31 @@ def ints(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
 
 def list_offsets(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     """Where each row's items start in the flattened list column (length rows + 1, from 0)."""
-    lists = array(column)
-    offsets: npt.NDArray[np.int64] = np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    from_zero: npt.NDArray[np.int64] = offsets - int(offsets[0])
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [np.zeros(1, dtype=np.int64)]
+    end = 0
+    for chunk in chunks:  # per chunk: combining the chunks would copy every list's items
+        offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        parts.append(offsets[1:] - offsets[0] + end)
+        end = int(parts[-1][-1]) if len(parts[-1]) else end
+    from_zero: npt.NDArray[np.int64] = np.concatenate(parts)
     return from_zero
 
 
 def attribute_tags(column: pa.ChunkedArray | pa.Array) -> tuple[list[Json], list[str]]:
     """Every attribute of a list-of-``ATTRIBUTE`` column, flattened in row order, as a Jaeger UI
-    key/value (see ``tag``), with the keys alone; ``list_offsets`` splits them per row."""
-    flat = array(column).flatten()
+    key/value, with the keys alone; ``list_offsets`` splits them per row."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    tags: list[Json] = []
+    keys: list[str] = []
+    for chunk in chunks:  # per chunk: combining the chunks would copy every attribute
+        chunk_tags, chunk_keys = _flat_attribute_tags(chunk.flatten())
+        tags += chunk_tags
+        keys += chunk_keys
+    return tags, keys
+
+
+def _flat_attribute_tags(flat: pa.StructArray) -> tuple[list[Json], list[str]]:
     if len(flat) == 0:
         return [], []
     fields = dict(zip(("key", "type", "str", "int", "double", "bool", "bytes"), flat.flatten(), strict=True))
@@ -167,5 +182,8 @@ def rows_of(spans: pa.Table, columns: list[str], indices: list[int]) -> list[Jso
     """Only the rows at ``indices`` (few, e.g. the spans that have events) as Python dicts."""
     if not indices:
         return []
+    if spans.num_rows <= _SMALL:  # converting a few whole rows is cheaper than a take
+        every: list[Json] = spans.select(columns).to_pylist()
+        return [every[i] for i in indices]
     rows: list[Json] = spans.select(columns).take(pa.array(indices, pa.int64())).to_pylist()
     return rows
