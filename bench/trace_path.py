@@ -57,6 +57,8 @@ def measure(n_spans: int, repeat: int) -> dict[str, float]:
                 times["model"].append(ms)
                 ms, _ = _timed(lambda t=traces: encode_json(envelope(t)))
                 times["encode"].append(ms)
+                if sum(len(t["spans"]) for t in traces) != n_spans:
+                    raise RuntimeError(f"read back {len(traces)} traces without all {n_spans} spans")
         finally:
             store.close()
     return {stage: statistics.median(values) for stage, values in times.items()}
