@@ -51,7 +51,8 @@ def spans_to_jaeger_traces(spans: pa.Table) -> list[Json]:
 
     Built a column at a time (``columns.py``): a 100,000-span trace is converted in a fraction of
     a second, where a dict per row took seconds. The fixed tags (``span.kind``, ``otel.status_code``,
-    the scope's, ...) are one dict shared by every span that has them: the result is read-only."""
+    the scope's, ...) are made once per distinct combination and the same dicts appear in every span
+    that has them: treat the result as read-only (it is only encoded)."""
     if spans.num_rows == 0:
         return []
     with gc_paused():
