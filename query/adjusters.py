@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 
 from spanlake.query.span_merge import deduplicate_exact_spans, merge_zipkin_fragments, repeated_rows
@@ -96,6 +97,9 @@ def _replace(table: pa.Table, name: str, values: list[bytes | None]) -> pa.Table
 def sort_by_start_time(spans: pa.Table) -> pa.Table:
     """Spans in start order (stable), so every client sees a trace the same way regardless of how
     storage returned it."""
+    starts = spans["start_time_unix_nano"].to_numpy()
+    if bool(np.all(starts[1:] >= starts[:-1])):  # already in order: skip copying every column
+        return spans
     return spans.sort_by([("start_time_unix_nano", "ascending")])
 
 
@@ -107,9 +111,17 @@ STANDARD: tuple[Adjuster, ...] = (deduplicate_exact_spans, merge_zipkin_fragment
 ZIPKIN: tuple[Adjuster, ...] = (deduplicate_exact_spans, merge_zipkin_fragments, sort_by_start_time)
 
 
+# Each of these returns its input unchanged when no (trace ID, span ID) occurs twice, as in nearly
+# every trace: ``adjust`` checks that once instead of each of them checking it.
+_ONLY_FOR_REPEATS = frozenset((deduplicate_exact_spans, merge_zipkin_fragments,
+                               deduplicate_client_server_span_ids))
+
+
 def adjust(spans: pa.Table, adjusters: tuple[Adjuster, ...] = STANDARD) -> pa.Table:
+    repeats = bool(repeated_rows(spans))
     for adjuster in adjusters:
-        spans = adjuster(spans)
+        if repeats or adjuster not in _ONLY_FOR_REPEATS:
+            spans = adjuster(spans)
     return spans
 
 

@@ -71,7 +71,7 @@ class Reader:
         try:
             for seg in segments:
                 hits = [t for t in ids if seg.may_contain(t)]
-                if max_spans_per_trace is not None:
+                if hits and max_spans_per_trace is not None:  # counted only where a trace may be
                     before = _spans_before(parts, int(seg.meta["min_start_ns"]))
                     hits = [t for t in hits if before.get(t, 0) < max_spans_per_trace]
                 if hits:
