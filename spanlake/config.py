@@ -42,6 +42,7 @@ class Settings:
     refresh_interval: float = 1.0
     compactor_lease: float = 60.0
     compaction_grace: float = 600.0
+    segment_cache_bytes: int = 4 * 1024**3
     sql_timeout: float = 30.0
     sql_max_rows: int = 10_000
     sql_memory_limit: str = "2GB"
@@ -111,6 +112,8 @@ _HELP = {
     "compactor_lease": "seconds a compactor's lease lasts without renewal before another process takes over",
     "compaction_grace": "seconds compaction keeps the segments it merged, for queries that listed them "
                         "(object storage only; a local store deletes them at once)",
+    "segment_cache_bytes": "object storage only: bytes of segment files a query node keeps on local disk "
+                           "(DATA_DIR/cache, least recently used first out; 0: read by byte ranges only)",
     "sql_timeout": "seconds before a SQL query is interrupted",
     "sql_max_rows": "rows returned by one SQL query at most (the rest is reported as truncated)",
     "sql_memory_limit": "DuckDB memory limit for SQL queries",

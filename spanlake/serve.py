@@ -163,7 +163,8 @@ def open_store(settings: Settings) -> SegmentStore:
                          # Locally, queries of the same process retry a vanished file; on a bucket,
                          # query nodes elsewhere may still be reading the inputs.
                          compaction_grace_s=0.0 if loc.is_local else settings.compaction_grace,
-                         cache_dir=settings.data_dir / "cache")  # used for a remote store only
+                         cache_dir=settings.data_dir / "cache",  # used for a remote store only
+                         segment_cache_bytes=settings.segment_cache_bytes)
     try:
         return SegmentStore(settings.data_dir, config, writable=settings.has_role("collector"), storage=loc)
     except (WalDirectoryInUse, StorageUnavailable) as e:

@@ -1,21 +1,28 @@
-"""Sidecars of a remote store kept on local disk, so a restarted query node starts warm.
+"""Objects of a remote store kept on local disk: sidecars, so a restarted query node starts warm,
+and whole segment files, so searches read them at local-disk speed after their first use.
 
-Sidecars (``.tids``, ``.bloom``) are immutable under their name, so a cached copy never goes stale;
-entries of segments no longer listed (compacted away, dropped by retention) are pruned at each
-listing. Losing the directory only costs the requests to fetch them again.
+Everything cached is immutable under its name, so a cached copy never goes stale; entries of
+segments no longer listed (compacted away, dropped by retention) are pruned at each listing, and
+past ``max_bytes`` the least recently used entries go first. Losing the directory only costs the
+requests to fetch them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
 class DiskCache:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, max_bytes: int = 0) -> None:
+        """``max_bytes``: whole segment files are cached too (``file``) up to about this many bytes
+        in all; 0 keeps only sidecars."""
         self.directory = directory
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # one download of a file at a time, however many queries want it
         directory.mkdir(parents=True, exist_ok=True)
 
     def get(self, key: str, fetch: Callable[[], bytes | None]) -> bytes | None:
@@ -31,6 +38,38 @@ class DiskCache:
             tmp.write_bytes(data)
             os.replace(tmp, file)  # whole or absent, for a concurrent reader
         return data
+
+    def file(self, key: str, download: Callable[[Path], None]) -> Path | None:
+        """A local file holding ``key``'s object (``download`` writes it to the path it is given
+        when it is not cached yet); None when files are not cached (``max_bytes`` 0)."""
+        if not self.max_bytes:
+            return None
+        file = self._file(key)
+        with self._lock:
+            if file.exists():
+                os.utime(file)  # recently used: evicted last
+                return file
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            try:
+                download(tmp)
+                os.replace(tmp, file)
+            finally:
+                tmp.unlink(missing_ok=True)
+            self._evict(keep=file)
+        return file
+
+    def _evict(self, keep: Path) -> None:
+        """Delete the least recently used entries until the cache fits ``max_bytes``. (A query
+        that already opened an evicted file keeps reading it: the inode lives until it closes.)"""
+        entries = [(e.stat().st_mtime, e.stat().st_size, e) for e in self.directory.iterdir()
+                   if not e.name.startswith(".")]
+        total = sum(size for _, size, _ in entries)
+        for _, size, entry in sorted(entries, key=lambda e: e[0]):
+            if total <= self.max_bytes:
+                break
+            if entry != keep:
+                entry.unlink(missing_ok=True)
+                total -= size
 
     def prune(self, live_keys: Iterable[str]) -> None:
         """Delete the entries of every key not in ``live_keys``."""

@@ -84,7 +84,8 @@ class Catalog:
             if seg is not None:
                 self._by_path[p] = seg
         if self.cache is not None:
-            self.cache.prune(sidecar_path(p, x) for p in files for x in SIDECARS)
+            live = [*files, *(sidecar_path(p, x) for p in files for x in SIDECARS)]
+            self.cache.prune(live)  # segment files and sidecars of listed segments stay
         replaced = {r for s in self._by_path.values() for r in s.meta.get("replaces", [])}
         return [s for p, s in sorted(self._by_path.items()) if self.loc.relative(p) not in replaced]
 

@@ -115,6 +115,13 @@ def read_object(loc: Location, path: str) -> bytes:
         return bytes(f.read())
 
 
+def download(loc: Location, path: str, dest: Path) -> None:
+    """Copy the object at ``path`` into the local file ``dest``, streaming (segments are large)."""
+    with loc.fs.open_input_stream(path) as src, open(dest, "wb") as out:
+        while chunk := src.read(8 << 20):
+            out.write(chunk)
+
+
 def exists(loc: Location, path: str) -> bool:
     return bool(loc.fs.get_file_info(path).type != pafs.FileType.NotFound)
 

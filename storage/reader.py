@@ -23,6 +23,7 @@ from spanlake.storage.schema import SPAN_SCHEMA
 from spanlake.storage.segments import (
     END_TIME_SQL,
     Segment,
+    local_files,
     parquet_scan_sql,
     segments_dataset,
     with_end_time,
@@ -204,15 +205,16 @@ class Reader:
 
     # --- DuckDB plumbing -----------------------------------------------------------------------
     def _cursor(self, snap: Snapshot, segments: list[Segment]) -> tuple[duckdb.DuckDBPyConnection, str]:
-        """A cursor with the tail (and, off local disk, the segments) registered, and the SQL
+        """A cursor with the tail (and, without local files, the segments) registered, and the SQL
         relation of the spans to search."""
         with self._db_lock:
             cur = self._db.cursor()
         cur.register("tail", snap.tail)
         if not segments:
             return cur, "tail"
-        if segments[0].loc.is_local:
-            scan = parquet_scan_sql(segments)
+        files = local_files(segments)  # a local store, or a remote one's disk cache
+        if files is not None:
+            scan = parquet_scan_sql(files)
         else:  # DuckDB cannot reach S3 without its httpfs download: hand it pyarrow's dataset
             cur.register("segments", segments_dataset(segments))
             scan = "segments"

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from spanlake.storage.cache import DiskCache
-from spanlake.storage.location import Location, delete_files, list_files, read_object, write_object
+from spanlake.storage.location import Location, delete_files, download, list_files, read_object, write_object
 from spanlake.storage.location import fsync_path as fsync_path  # the WAL imports it from here
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
 
@@ -171,6 +171,16 @@ class Segment:
             self._bloom_loaded = True
         return self._bloom
 
+    def local_file(self) -> str | None:
+        """A local file with this segment's bytes: the segment itself on a local store; on a remote
+        one the disk cache's copy (downloaded whole on first use), or None without a file cache."""
+        if self.loc.is_local:
+            return self.path
+        if self.cache is None:
+            return None
+        file = self.cache.file(self.path, lambda dest: download(self.loc, self.path, dest))
+        return str(file) if file is not None else None
+
     def _fragment(self) -> ds.ParquetFileFragment:
         return _PARQUET.make_fragment(self.path, filesystem=self.loc.fs, file_size=self.size)
 
@@ -208,9 +218,11 @@ class Segment:
         groups = self.row_groups_for(trace_ids)
         if not groups:
             return STORED_SCHEMA.empty_table()
-        # Locally memory-mapped; on S3 the reads are byte ranges of the row groups only.
-        source = self.path if self.loc.is_local else self._fragment().open()
-        parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=self.loc.is_local)
+        # Locally (or from the disk cache of a remote store) memory-mapped; otherwise byte-range
+        # reads of the row groups only.
+        local = self.local_file()
+        source = local if local is not None else self._fragment().open()
+        parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=local is not None)
         table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
@@ -330,14 +342,32 @@ def segments_dataset(segments: list[Segment]) -> ds.Dataset:
     return ds.FileSystemDataset(fragments, STORED_SCHEMA, _PARQUET, loc.fs)
 
 
-def parquet_scan_sql(segments: list[Segment]) -> str:
+def local_files(segments: list[Segment]) -> list[str] | None:
+    """Local files of ``segments`` (see ``Segment.local_file``), or None if one has none, or if on
+    a remote store they would fill more than half its disk cache (a query over the whole bucket is
+    better read by byte ranges than by evicting what it has just downloaded)."""
+    remote = [s for s in segments if not s.loc.is_local]
+    if remote:
+        cache = remote[0].cache
+        if cache is None or sum(s.size or 0 for s in remote) > cache.max_bytes // 2:
+            return None
+    files = []
+    for seg in segments:
+        file = seg.local_file()
+        if file is None:
+            return None
+        files.append(file)
+    return files
+
+
+def parquet_scan_sql(files: list[str]) -> str:
     """DuckDB's own Parquet reader over exactly these local segment files (at least one), as SQL.
 
     DuckDB's reader is its fastest path on local files (a pyarrow dataset is scanned through the
     Arrow stream interface instead). The paths are ours, never user input; ``hive_partitioning``
     is off because the ``tenant=``/``date=``/``hour=`` directories are not span columns."""
-    files = ", ".join(sql_string(s.path) for s in segments)
-    return f"read_parquet([{files}], hive_partitioning = false)"
+    listed = ", ".join(sql_string(f) for f in files)
+    return f"read_parquet([{listed}], hive_partitioning = false)"
 
 
 def sql_string(text: str) -> str:

@@ -39,7 +39,7 @@ import pyarrow as pa
 from spanlake.storage.catalog import Snapshot
 from spanlake.storage.location import StorageUnavailable
 from spanlake.storage.schema import SPAN_SCHEMA
-from spanlake.storage.segments import END_TIME_SQL, parquet_scan_sql, segments_dataset
+from spanlake.storage.segments import END_TIME_SQL, local_files, parquet_scan_sql, segments_dataset
 from spanlake.storage.sql_views import MACRO_SQL, SOURCE, VIEWS
 
 # The only statement type a query may have. EXPLAIN is left out: EXPLAIN ANALYZE runs its
@@ -167,11 +167,11 @@ class SqlEngine:
     def _open_snapshot(self, snap: Snapshot) -> duckdb.DuckDBPyConnection:
         """A cursor whose views show ``snap``, on a database that may read its files and no other;
         FileNotFoundError if one of them is gone."""
-        files = tuple(s.path for s in snap.segments if s.loc.is_local)
+        files = tuple(local_files(snap.segments) or ())  # a local store, or a remote one's disk cache
         _check_present(files)
         con = self._databases.cursor(files)
         try:
-            _create_views(con, snap)
+            _create_views(con, snap, list(files))
         except duckdb.Error as e:
             con.close()
             _check_present(files)  # deleted between the check and DuckDB's open: refused as not allowed
@@ -281,7 +281,7 @@ def _open_database(allowed_paths: list[str], memory_limit: str, threads: int) ->
     return db
 
 
-def _create_views(db: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
+def _create_views(db: duckdb.DuckDBPyConnection, snap: Snapshot, files: list[str]) -> None:
     """``SOURCE`` (segments then tail) and the user's views over it, as TEMP views of one cursor.
 
     The tail is handed over as a table, not a dataset: it is one chunk per acknowledged request,
@@ -294,8 +294,8 @@ def _create_views(db: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not snap.segments:
         db.execute(f"CREATE TEMP VIEW {SOURCE} AS SELECT * FROM _tail")
     else:
-        if snap.segments[0].loc.is_local:
-            scan = parquet_scan_sql(snap.segments)
+        if files:
+            scan = parquet_scan_sql(files)
         else:
             db.register("_segments", segments_dataset(snap.segments))
             scan = "_segments"

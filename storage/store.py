@@ -104,6 +104,9 @@ class StoreConfig:
     compaction_grace_s: float = 0.0
     # Where sidecars of a remote store are kept on local disk (None: memory only).
     cache_dir: Path | None = None
+    # Whole segment files of a remote store kept in ``cache_dir`` (least recently used first out):
+    # searches then read them locally instead of by many byte-range requests.
+    segment_cache_bytes: int = 0
 
 
 class _ReadThroughReader:
@@ -156,7 +159,8 @@ class SegmentStore(_ReadThroughReader):
         self._flush_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
-        cache = DiskCache(config.cache_dir) if config.cache_dir and not self.loc.is_local else None
+        cache = (DiskCache(config.cache_dir, config.segment_cache_bytes)
+                 if config.cache_dir and not self.loc.is_local else None)
         self.catalog = Catalog(self.loc, config.refresh_s, cache)
         self.reader = Reader(self.snapshot)
         self._tenants: dict[str, TenantStore] = {}

@@ -160,6 +160,27 @@ def test_a_query_node_keeps_sidecars_on_local_disk_across_restarts(tmp_path: Pat
     writer.close()
 
 
+def test_a_query_node_reads_segments_from_its_disk_cache_with_the_same_answers(
+        tmp_path: Path, bucket: str) -> None:
+    writer = _store(tmp_path / "w", bucket)
+    spans = _spans(8, 5)
+    writer.write(spans)
+    writer.flush()
+    config = StoreConfig(cache_dir=tmp_path / "cache", segment_cache_bytes=1 << 30)
+    cached = SegmentStore(tmp_path / "r", config, writable=False, storage=open_location(f"s3://{bucket}/store"))
+    (segment,) = cached.snapshot().segments
+    assert _count(SqlEngine(cached.snapshot)) == spans.num_rows  # SQL reads the downloaded copy
+    local = segment.local_file()
+    assert local is not None and local.startswith(str(tmp_path / "cache"))
+    assert Path(local).stat().st_size == writer.loc.fs.get_file_info(segment.path).size
+    writer.loc.fs.delete_file(segment.path)  # the bucket's copy vanishes: the cache still answers
+    found = cached.get_traces(_ids(spans))
+    assert sorted(found.column("span_id").to_pylist()) == sorted(spans.column("span_id").to_pylist())
+    query = "SELECT trace_id, max(start_time_unix_nano) AS latest FROM {spans} GROUP BY 1"
+    assert cached.reader.run_sql(query, {}).num_rows == 8
+    writer.close()
+
+
 def test_exactly_one_of_two_racing_processes_gets_the_lease(bucket: str) -> None:
     loc = open_location(f"s3://{bucket}/store")
     leases = [S3Lease(loc, f"p{i}", ttl_s=30) for i in range(6)]
