@@ -39,9 +39,10 @@ class DiskCache:
             os.replace(tmp, file)  # whole or absent, for a concurrent reader
         return data
 
-    def file(self, key: str, download: Callable[[Path], None]) -> Path | None:
+    def file(self, key: str, download: Callable[[Path], None] | None) -> Path | None:
         """A local file holding ``key``'s object (``download`` writes it to the path it is given
-        when it is not cached yet); None when files are not cached (``max_bytes`` 0)."""
+        when it is not cached yet; without one, only a cached file is returned); None when files
+        are not cached (``max_bytes`` 0)."""
         if not self.max_bytes:
             return None
         file = self._file(key)
@@ -49,6 +50,8 @@ class DiskCache:
             if file.exists():
                 os.utime(file)  # recently used: evicted last
                 return file
+            if download is None:
+                return None
             tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
             try:
                 download(tmp)

@@ -26,6 +26,7 @@ import fnmatch
 import json
 import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
@@ -171,14 +172,19 @@ class Segment:
             self._bloom_loaded = True
         return self._bloom
 
-    def local_file(self) -> str | None:
+    def local_file(self, fetch: bool = True) -> str | None:
         """A local file with this segment's bytes: the segment itself on a local store; on a remote
-        one the disk cache's copy (downloaded whole on first use), or None without a file cache."""
+        one the disk cache's copy (downloaded whole on first use, unless ``fetch`` is False), or
+        None without a file cache."""
         if self.loc.is_local:
             return self.path
         if self.cache is None:
             return None
-        file = self.cache.file(self.path, lambda dest: download(self.loc, self.path, dest))
+
+        def fetch_whole(dest: Path) -> None:
+            download(self.loc, self.path, dest)
+
+        file = self.cache.file(self.path, fetch_whole if fetch else None)
         return str(file) if file is not None else None
 
     def _fragment(self) -> ds.ParquetFileFragment:
@@ -219,8 +225,9 @@ class Segment:
         if not groups:
             return STORED_SCHEMA.empty_table()
         # Locally (or from the disk cache of a remote store) memory-mapped; otherwise byte-range
-        # reads of the row groups only.
-        local = self.local_file()
+        # reads of the row groups only. A lookup never downloads a whole segment: it reads one row
+        # group, and lookups of random traces would pull the whole bucket through the cache.
+        local = self.local_file(fetch=False)
         source = local if local is not None else self._fragment().open()
         parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=local is not None)
         table = parquet.read_row_groups(groups, use_threads=True)

@@ -53,3 +53,10 @@ def test_a_failed_download_leaves_nothing_behind(tmp_path: Path) -> None:
     except OSError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_download_only_a_cached_file_is_returned(tmp_path: Path) -> None:
+    cache, calls = DiskCache(tmp_path, max_bytes=1000), []
+    assert cache.file("a", None) is None and list(tmp_path.iterdir()) == []
+    cached = cache.file("a", _writer(b"a", calls))
+    assert cache.file("a", None) == cached

@@ -169,6 +169,8 @@ def test_a_query_node_reads_segments_from_its_disk_cache_with_the_same_answers(
     config = StoreConfig(cache_dir=tmp_path / "cache", segment_cache_bytes=1 << 30)
     cached = SegmentStore(tmp_path / "r", config, writable=False, storage=open_location(f"s3://{bucket}/store"))
     (segment,) = cached.snapshot().segments
+    assert cached.get_traces(_ids(spans)).num_rows == spans.num_rows
+    assert segment.local_file(fetch=False) is None  # a lookup reads one row group, downloads nothing
     assert _count(SqlEngine(cached.snapshot)) == spans.num_rows  # SQL reads the downloaded copy
     local = segment.local_file()
     assert local is not None and local.startswith(str(tmp_path / "cache"))
