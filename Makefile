@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full bench-scaling bench-object-storage clean fuzz soak
+.PHONY: run test lint bench bench-charts bench-scaling bench-object-storage clean fuzz soak
 
 # Two install levels: `make run` installs only the server's runtime dependencies; `make test` adds the
 # test toolchain (linters, browsers' driver, the benchmark peer) on top of the same venv.
@@ -38,6 +38,9 @@ soak: $(STAMP)  ## the soak test (SPANLAKE_SOAK_SECONDS, default 1800; needs roo
 
 bench: $(STAMP)  ## spanlake vs ClickHouse (chDB) at 1M spans
 	$(BIN)/python -m bench.run --spans $${BENCH_SPANS:-1000000}
+
+bench-charts: $(STAMP)  ## plotly.min.js (from the installed plotly) beside the committed charts, to open them offline
+	$(BIN)/python -c "from pathlib import Path; from bench.report import write_plotly_js; write_plotly_js(Path('bench/results'))"
 
 bench-scaling: $(STAMP)  ## how cost grows: spanlake at 1M, 10M, 100M spans, the peer at 1M and 10M (hours)
 	$(BIN)/python -m bench.run --scaling

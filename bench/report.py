@@ -240,3 +240,12 @@ def chart(run: Run, path: Path) -> None:
         height=400 * len(panels),
     )
     fig.write_html(path, include_plotlyjs="directory")
+
+
+def write_plotly_js(directory: Path) -> None:
+    """``plotly.min.js`` from the installed plotly package, beside the charts that load it. Not
+    committed (4.8 MB): every benchmark run writes it, and ``make bench-charts`` does for a fresh
+    clone's committed charts."""
+    from plotly.offline import get_plotlyjs
+
+    (directory / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")

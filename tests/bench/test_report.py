@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench import measure, report
 from bench.run import Run
 
@@ -94,3 +96,10 @@ def test_chart_loads_the_installed_plotly_js_from_beside_it(tmp_path):
     text = (tmp_path / "run.html").read_text()
     assert 'src="plotly.min.js"' in text and "cdn.plot.ly" not in text
     assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def test_plotly_js_for_committed_charts_comes_from_the_installed_package(tmp_path: Path) -> None:
+    from plotly.offline import get_plotlyjs
+
+    report.write_plotly_js(tmp_path)
+    assert (tmp_path / "plotly.min.js").read_text(encoding="utf-8") == get_plotlyjs()
