@@ -22,7 +22,8 @@ class DiskCache:
         in all; 0 keeps only sidecars."""
         self.directory = directory
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()  # one download of a file at a time, however many queries want it
+        self._locks: dict[str, threading.Lock] = {}  # per key: one download of it, however many want it
+        self._guard = threading.Lock()  # the dict above, and eviction
         directory.mkdir(parents=True, exist_ok=True)
 
     def get(self, key: str, fetch: Callable[[], bytes | None]) -> bytes | None:
@@ -46,20 +47,33 @@ class DiskCache:
         if not self.max_bytes:
             return None
         file = self._file(key)
-        with self._lock:
-            if file.exists():
-                os.utime(file)  # recently used: evicted last
+        if self._touch(file):
+            return file
+        if download is None:
+            return None
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a hit on another key never waits for this download
+            if self._touch(file):
                 return file
-            if download is None:
-                return None
-            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 download(tmp)
                 os.replace(tmp, file)
             finally:
                 tmp.unlink(missing_ok=True)
+        with self._guard:
             self._evict(keep=file)
         return file
+
+    @staticmethod
+    def _touch(file: Path) -> bool:
+        """Whether ``file`` is cached; if so it is marked recently used (evicted last)."""
+        try:
+            os.utime(file)
+            return True
+        except FileNotFoundError:
+            return False
 
     def _evict(self, keep: Path) -> None:
         """Delete the least recently used entries until the cache fits ``max_bytes``. (A query

@@ -60,3 +60,26 @@ def test_without_a_download_only_a_cached_file_is_returned(tmp_path: Path) -> No
     assert cache.file("a", None) is None and list(tmp_path.iterdir()) == []
     cached = cache.file("a", _writer(b"a", calls))
     assert cache.file("a", None) == cached
+
+
+def test_a_cached_file_is_served_while_another_downloads(tmp_path: Path) -> None:
+    import threading
+
+    cache, calls = DiskCache(tmp_path, max_bytes=1000), []
+    cached = cache.file("a", _writer(b"a", calls))
+    started, release = threading.Event(), threading.Event()
+
+    def slow(dest: Path) -> None:
+        started.set()
+        release.wait(10)
+        dest.write_bytes(b"b")
+
+    downloading = threading.Thread(target=cache.file, args=("b", slow))
+    downloading.start()
+    assert started.wait(10)
+    try:
+        assert cache.file("a", None) == cached  # not blocked behind b's download
+    finally:
+        release.set()
+        downloading.join()
+    assert cache.file("b", None) is not None
