@@ -78,7 +78,11 @@ def test_a_cached_file_is_served_while_another_downloads(tmp_path: Path) -> None
     downloading.start()
     assert started.wait(10)
     try:
-        assert cache.file("a", None) == cached  # not blocked behind b's download
+        got: list[Path | None] = []
+        hit = threading.Thread(target=lambda: got.append(cache.file("a", None)))
+        hit.start()
+        hit.join(2)
+        assert got == [cached]  # served at once, not after b's download
     finally:
         release.set()
         downloading.join()
