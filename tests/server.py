@@ -30,10 +30,23 @@ _PORT_FLAGS = {
 _UDP = {"jaeger_compact", "jaeger_binary"}
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, never one this test run handed out before.
+
+    The kernel may give back a port it just gave us once the probe socket closes, so two listeners
+    of one server could be handed the same port (CI saw --admin-port == --zipkin-port); remembering
+    every port handed out rules that out.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass

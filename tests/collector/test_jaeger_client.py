@@ -9,7 +9,6 @@ senders work: jaeger-client's own Thrift Batch of real finished spans, posted wi
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from spanlake.collector.jaeger_udp import start_agent_udp
 from spanlake.collector.sampling import SamplingStrategies, make_sampling_app
 from spanlake.storage.attributes import attr_value
 from tests.collector.jaeger_support import ListWriter
+from tests.server import free_port
 
 
 def attributes(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,12 +89,6 @@ def test_jaeger_client_reports_over_udp_compact() -> None:
 
     asyncio.run(main())
     check_reported(writer.rows(), "udp-client")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
