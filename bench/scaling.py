@@ -8,10 +8,14 @@ is a smoke test of a few minutes). Each size reuses ``bench.run``'s pieces: ``ge
 
 Writes ``<results>/scaling-<UTC time>.{md,json,html}`` after every size (a run that dies at 100M keeps
 the smaller sizes) and copies them to ``scaling-latest.*``.
+
+Sizes measured by separate runs (say 1M and 10M one day, 100M alone later) make one table with
+``python -m bench.scaling --merge A.json B.json``: their points side by side, each run's command kept.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -138,3 +142,42 @@ def write(scaling: Scaling, results: Path, stem: str) -> None:
     print(markdown)
     done = f"{results / stem}.md/.json/.html ({scaling.seconds:.0f} s so far)"
     print(f"[scaling] wrote {done}", file=sys.stderr)
+
+
+def load(path: Path) -> Scaling:
+    """A ``scaling-*.json`` back as the ``Scaling`` that wrote it."""
+    raw = json.loads(path.read_text())
+
+    def result(data: dict[str, object] | None) -> measure.Result | None:
+        return None if data is None else measure.Result(**data)  # type: ignore[arg-type]
+
+    points = [Point(**(p | {"spanlake": result(p["spanlake"]), "peer": result(p["peer"])}))
+              for p in raw.pop("points")]
+    return Scaling(**raw, points=points)
+
+
+def merge(runs: list[Scaling]) -> Scaling:
+    """One table from runs of different sizes; a size measured twice keeps the later run's point."""
+    points = {p.spans: p for run in runs for p in run.points}
+    return Scaling(
+        command=" ; then ".join(run.command for run in runs),
+        started=runs[0].started,
+        machine=runs[0].machine,
+        sizes=sorted({s for run in runs for s in run.sizes}),
+        peer_sizes=sorted({s for run in runs for s in run.peer_sizes}),
+        points=[points[s] for s in sorted(points)],
+        seconds=sum(run.seconds for run in runs),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="merge scaling runs of different sizes into one table")
+    parser.add_argument("--merge", type=Path, nargs="+", required=True, help="scaling-*.json, oldest first")
+    parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    merged = merge([load(path) for path in args.merge])
+    write(merged, args.results, "scaling-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+
+
+if __name__ == "__main__":
+    main()
