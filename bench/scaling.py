@@ -4,7 +4,7 @@
 at 1M and 10M (``--sizes`` and ``--peer-sizes`` override; ``--sizes 100000,200000 --peer-sizes 100000``
 is a smoke test of a few minutes). Each size reuses ``bench.run``'s pieces: ``generate``, then
 ``peer_clickhouse.run`` and ``spanlake_side.run`` on the same data. A size's generated requests (about
-15 GB at 100M spans) and both stores are deleted once it is measured, so only the results stay.
+36 GB at 100M spans) and both stores are deleted once it is measured, so only the results stay.
 
 Writes ``<results>/scaling-<UTC time>.{md,json,html}`` after every size (a run that dies at 100M keeps
 the smaller sizes) and copies them to ``scaling-latest.*``.
@@ -31,10 +31,10 @@ from bench.run import step
 
 DEFAULT_SIZES = "1000000,10000000,100000000"
 DEFAULT_PEER_SIZES = "1000000,10000000"
-# Disk one size needs at its peak: the requests file (~150 B/span) plus the store while compaction
-# writes its output beside its input (~2 x 60 B/span), with room to spare. A size that does not fit
+# Disk one size needs at its peak: the requests file (360 B/span: 36.0 GB at 100M) plus the store
+# while compaction writes its output beside its input (~2 x 60 B/span), with room to spare. A size that does not fit
 # is skipped and says so, rather than filling a disk other work shares.
-DISK_BYTES_PER_SPAN = 300
+DISK_BYTES_PER_SPAN = 500
 
 
 def parse_sizes(text: str) -> list[int]:
