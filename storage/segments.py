@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from spanlake.storage.api import DEFAULT_TENANT, check_tenant
 from spanlake.storage.bloom import Bloom, attribute_items, string_pair, typed_key
 from spanlake.storage.cache import DiskCache
+from spanlake.storage.footers import FOOTERS
 from spanlake.storage.location import Location, delete_files, download, list_files, read_object, write_object
 from spanlake.storage.location import fsync_path as fsync_path  # the WAL imports it from here
 from spanlake.storage.schema import FORMAT_VERSION, SPAN_SCHEMA
@@ -134,7 +135,6 @@ class Segment:
     loc: Location
     path: str
     meta: SegmentMeta
-    parquet: pq.FileMetaData  # the footer, kept so a lookup does not parse it again
     # Per row group (min, max) trace ID: segments are sorted by trace ID, so one ID lives in
     # (nearly always) one row group and a lookup reads only that one.
     row_group_ranges: list[tuple[bytes, bytes]]
@@ -143,6 +143,8 @@ class Segment:
     _trace_ids: np.ndarray | None = field(default=None, repr=False)
     _bloom: Bloom | None = field(default=None, repr=False)
     _bloom_loaded: bool = field(default=False, repr=False)
+    # The parsed Parquet footer while FOOTERS keeps it (a lookup then does not parse it again).
+    footer: pq.FileMetaData | None = field(default=None, repr=False, compare=False)
 
     @property
     def tenant(self) -> str:
@@ -229,7 +231,8 @@ class Segment:
         # group, and lookups of random traces would pull the whole bucket through the cache.
         local = self.local_file(fetch=False)
         source = local if local is not None else self._fragment().open()
-        parquet = pq.ParquetFile(source, metadata=self.parquet, memory_map=local is not None)
+        parquet = pq.ParquetFile(source, metadata=self.footer, memory_map=local is not None)
+        FOOTERS.keep(self, parquet.metadata)
         table = parquet.read_row_groups(groups, use_threads=True)
         wanted = pa.array(trace_ids, pa.binary(16))
         return table.filter(pc.is_in(table.column("trace_id"), value_set=wanted))
@@ -332,7 +335,9 @@ def open_segment(loc: Location, path: str, size: int | None = None,
         stats = metadata.row_group(i).column(tid).statistics
         ranges.append((bytes(stats.min), bytes(stats.max)) if stats and stats.has_min_max
                       else (b"\0" * 16, b"\xff" * 16))
-    return Segment(loc, path, meta, metadata, ranges, size, cache)
+    segment = Segment(loc, path, meta, ranges, size, cache)
+    FOOTERS.keep(segment, metadata)
+    return segment
 
 
 def segments_dataset(segments: list[Segment]) -> ds.Dataset:
