@@ -13,16 +13,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nconnection: close\r\n"
                      b"content-length: 28\r\n\r\nrequest not received in time")
 
 
-def protocol_class(header_timeout: float, body_timeout: float) -> type[H11Protocol]:
-    """An h11 protocol class for ``uvicorn.Config(http=...)`` with these timeouts."""
+def protocol_class(header_timeout: float, body_timeout: float) -> type[HttpToolsProtocol]:
+    """A uvicorn protocol class for ``uvicorn.Config(http=...)`` with these timeouts.
 
-    class TimedH11Protocol(H11Protocol):
+    On httptools (llhttp, in C), not h11 (pure Python): HTTP parsing is on every request's path.
+    """
+
+    class TimedProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._deadline: asyncio.TimerHandle | None = None
@@ -74,4 +77,4 @@ def protocol_class(header_timeout: float, body_timeout: float) -> type[H11Protoc
                 self.transport.write(_TIMEOUT_RESPONSE)
             self.transport.close()
 
-    return TimedH11Protocol
+    return TimedProtocol
