@@ -21,6 +21,7 @@ import posixpath
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -62,14 +63,19 @@ class LostLeadership(Exception):
 def compact(loc: Location, catalog: Catalog, max_output_spans: int = MERGED_SEGMENT_SPANS,
             min_inputs: int = 2, settled_before_ns: int | None = None, grace_s: float = 0.0,
             still_leader: Callable[[], bool] = lambda: True, holder: str = "compactor",
-            progress: Callable[[str], None] = log.info) -> CompactionResult:
+            progress: Callable[[str], None] = log.info,
+            exclusive: Callable[[], AbstractContextManager[object]] = nullcontext) -> CompactionResult:
     """Merge the segments of each partition into as few as possible of at most ``max_output_spans``.
 
     With ``settled_before_ns``, only partitions whose hour ended before it are touched: the current
     hour still receives segments, and compacting it over and over would rewrite the same spans.
-    Must not run beside a flush of the same writer: ``SegmentStore.compact`` takes its flush lock.
+    Each merge runs inside ``exclusive()``: ``SegmentStore.compact`` passes its flush lock, so a merge
+    never runs beside a flush of the same writer, and flushes go on between merges. (Held for the
+    whole run, the lock stopped flushes for minutes at 100M spans: the write buffer filled and
+    senders were refused until they gave up.)
     """
-    _delete_replaced(loc, catalog, grace_s, still_leader)
+    with exclusive():
+        _delete_replaced(loc, catalog, grace_s, still_leader)
     inputs = outputs = spans = 0
     for partition, segments in sorted(_by_partition(loc, catalog.segments()).items()):
         if settled_before_ns is not None and _partition_end_ns(partition) > settled_before_ns:
@@ -77,20 +83,28 @@ def compact(loc: Location, catalog: Catalog, max_output_spans: int = MERGED_SEGM
         for group in _groups(segments, max_output_spans):
             if len(group) < min_inputs:
                 continue
-            merged = pa.concat_tables([read_segment(loc, s.path) for s in group])
-            replaces = [loc.relative(s.path) for s in group]
-            name = "c" + hashlib.sha256("\n".join(sorted(replaces)).encode()).hexdigest()[:16]
-            _require(still_leader)
-            write_segment(loc, partition, name, merged, _merged_meta(group, replaces, holder))
-            catalog.invalidate()
-            if grace_s <= 0:
-                _require(still_leader)
-                for s in group:
-                    delete_segment(loc, s.path)
-            inputs, outputs, spans = inputs + len(group), outputs + 1, spans + merged.num_rows
-            progress(f"compacted {len(group)} segments ({merged.num_rows} spans) in {partition}")
+            with exclusive():
+                merged_spans = _merge(loc, catalog, partition, group, grace_s, still_leader, holder)
+            inputs, outputs, spans = inputs + len(group), outputs + 1, spans + merged_spans
+            progress(f"compacted {len(group)} segments ({merged_spans} spans) in {partition}")
     catalog.invalidate()
     return CompactionResult(inputs, outputs, spans)
+
+
+def _merge(loc: Location, catalog: Catalog, partition: str, group: list[Segment], grace_s: float,
+           still_leader: Callable[[], bool], holder: str) -> int:
+    """Write ``group`` as one merged segment (and delete the inputs, without a grace period)."""
+    merged = pa.concat_tables([read_segment(loc, s.path) for s in group])
+    replaces = [loc.relative(s.path) for s in group]
+    name = "c" + hashlib.sha256("\n".join(sorted(replaces)).encode()).hexdigest()[:16]
+    _require(still_leader)
+    write_segment(loc, partition, name, merged, _merged_meta(group, replaces, holder))
+    catalog.invalidate()
+    if grace_s <= 0:
+        _require(still_leader)
+        for s in group:
+            delete_segment(loc, s.path)
+    return int(merged.num_rows)
 
 
 def drop_older_than(loc: Location, cutoff_ns: int, catalog: Catalog, tenant: str | None = None,

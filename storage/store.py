@@ -249,17 +249,18 @@ class SegmentStore(_ReadThroughReader):
     def compact(self, max_output_spans: int = compaction.MERGED_SEGMENT_SPANS,
                 settled_before_ns: int | None = None,
                 lease: Lease | None = None) -> compaction.CompactionResult:
-        """Merge small segments (see storage/compaction.py), never beside a flush of this store."""
-        with self._flush_lock:
-            started = time.perf_counter()
-            result = compaction.compact(
-                self.loc, self.catalog, max_output_spans, settled_before_ns=settled_before_ns,
-                grace_s=self.config.compaction_grace_s,
-                still_leader=lease.held if lease else lambda: True,
-                holder=lease.holder if lease else self.writer_id or "compactor")
-            if result.inputs:
-                self.events.compaction(time.perf_counter() - started, result.inputs, result.spans)
-            return result
+        """Merge small segments (see storage/compaction.py); each merge waits for a flush of this store
+        to finish, and flushes go on between merges."""
+        started = time.perf_counter()
+        result = compaction.compact(
+            self.loc, self.catalog, max_output_spans, settled_before_ns=settled_before_ns,
+            grace_s=self.config.compaction_grace_s,
+            still_leader=lease.held if lease else lambda: True,
+            holder=lease.holder if lease else self.writer_id or "compactor",
+            exclusive=lambda: self._flush_lock)
+        if result.inputs:
+            self.events.compaction(time.perf_counter() - started, result.inputs, result.spans)
+        return result
 
     def drop_older_than(self, cutoff_ns: int, tenant: str | None = None, lease: Lease | None = None) -> int:
         """Retention: delete hour partitions (of ``tenant``, or of all) that end before ``cutoff_ns``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from spanlake.collector.formats.otlp import otlp_request_to_spans
+from spanlake.storage import compaction
 from spanlake.storage.api import StoreOverloaded
-from spanlake.storage.location import local_location
+from spanlake.storage.location import Location, local_location
 from spanlake.storage.segments import HOUR_NS
 from spanlake.storage.segments import list_segment_paths as _list_segment_paths
 from spanlake.storage.store import SegmentStore, StoreConfig, open_store
@@ -119,6 +121,33 @@ def test_compaction_merges_segments_and_keeps_every_span(tmp_path: Path) -> None
         assert store.get_traces(_ids(spans)).num_rows == spans.num_rows
     store.close()
     assert open_store(tmp_path).get_traces(_ids(written[0])).num_rows == 30
+
+
+def test_a_flush_goes_on_between_the_merges_of_a_long_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path, flush_interval_s=3600)
+    for _ in range(6):
+        store.write(_spans(10, 3))
+        store.flush()
+    read = compaction.read_segment
+
+    def read_slowly(loc: Location, path: str) -> pa.Table:  # a merge of two segments takes >= 0.4 s
+        time.sleep(0.2)
+        return read(loc, path)
+
+    monkeypatch.setattr(compaction, "read_segment", read_slowly)
+    late = _spans(10, 3)
+    store.write(late)
+    compacting = threading.Thread(target=store.compact, kwargs={"max_output_spans": 60})
+    compacting.start()
+    time.sleep(0.3)  # inside the first of three merges
+    store.flush()  # waits for that merge, not for all three
+    flushed_while_compacting = compacting.is_alive()
+    compacting.join()
+    assert flushed_while_compacting
+    assert store.get_traces(_ids(late)).num_rows == late.num_rows
+    store.close()
 
 
 def test_retention_drops_old_hour_partitions(tmp_path: Path) -> None:
