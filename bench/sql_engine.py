@@ -6,7 +6,9 @@ its database, views) through ``SqlEngine.execute`` on a store that ``bench.run``
 bench/out, and prints the median and fastest wall time of each. Interleaved runs, so that a load
 change on the machine hits every query alike.
 
-Usage: ``python -m bench.sql_engine [--data-dir bench/out/spanlake/spanlake-data] [--runs 15]``.
+Usage: ``python -m bench.sql_engine [--data-dir bench/out/spanlake/spanlake-data] [--runs 15] [--explain]``;
+``--explain`` also prints DuckDB's ``EXPLAIN ANALYZE`` of the percentiles query through the engine's own
+views (time per operator: the Parquet scan, the grouping).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("bench/out/spanlake/spanlake-data"))
     parser.add_argument("--manifest", type=Path, default=Path("bench/out/data/manifest.json"))
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the percentiles")
     args = parser.parse_args()
     manifest = Manifest.load(args.manifest)
     store = SegmentStore(args.data_dir, writable=False)
@@ -52,6 +55,10 @@ def main() -> None:
                 began = time.perf_counter()
                 engine.execute(query)
                 times[name].append((time.perf_counter() - began) * 1000)
+        if args.explain:  # the engine refuses EXPLAIN from users: ask one of its cursors directly
+            cursor = engine._connection()
+            print(cursor.execute("EXPLAIN ANALYZE " + next(iter(todo.values()))).fetchall()[0][1])
+            cursor.close()
     finally:
         engine.close()
     print(f"{len(store.snapshot().segments)} segments, {manifest.spans:,} spans, {args.runs} runs each")
