@@ -2,9 +2,10 @@
 
 A parsed footer costs about 1 KiB per column chunk: 3.8 MiB for a 250k-span merged segment (61 row
 groups x 64 leaf columns), against 0.5 MB on disk. Kept for every segment, footers made the server's
-memory grow with the store (about 1.5 GiB of them at 100M spans). Parsing one again costs 2.5-3.7 ms,
-so a trace lookup keeps the footers of recently read segments and parses the others when it needs
-them. The budget counts column chunks, which is what the memory follows.
+memory grow with the store (1.6 GiB of them at 100M spans). Parsing one again costs 2.5-5 ms
+(``python -m bench.footers``), so a trace lookup keeps the footers of recently read segments and
+parses the others when it needs them. The budget counts column chunks, which is what the memory
+follows.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class FooterBudget:
 
     def keep(self, owner: HasFooter, metadata: pq.FileMetaData) -> None:
         """Give ``owner`` its footer and count it as the most recently used."""
-        owner.footer = metadata
         key, chunks = id(owner), chunks_of(metadata)
         with self._lock:
+            owner.footer = metadata
             old = self._kept.pop(key, None)
             if old is not None:
                 self._chunks -= old[1]
