@@ -32,8 +32,8 @@ from bench.run import step
 DEFAULT_SIZES = "1000000,10000000,100000000"
 DEFAULT_PEER_SIZES = "1000000,10000000"
 # Disk one size needs at its peak: the requests file (360 B/span: 36.0 GB at 100M) plus the store
-# while compaction writes its output beside its input (~2 x 60 B/span), with room to spare. A size that does not fit
-# is skipped and says so, rather than filling a disk other work shares.
+# while compaction writes its output beside its input (~2 x 60 B/span), with room to spare. A size
+# that does not fit is skipped and says so, rather than filling a disk other work shares.
 DISK_BYTES_PER_SPAN = 500
 
 
