@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import measure, peer_clickhouse, report, spanlake_side, wire
 from bench.generate import Manifest, generate
@@ -152,16 +153,22 @@ def summary(manifest: Manifest) -> dict[str, object]:
 
 
 def write(run: Run, results: Path, spans: int) -> None:
-    results.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{spans}"
-    markdown = report.markdown(run)
-    (results / f"{stem}.md").write_text(markdown)
-    (results / f"{stem}.json").write_text(json.dumps(asdict(run), indent=2, default=str))
-    report.chart(run, results / f"{stem}.html")
-    for suffix in ("md", "json", "html"):
-        shutil.copyfile(results / f"{stem}.{suffix}", results / f"latest.{suffix}")
-    print(markdown)
+    write_files(results, stem, "latest", report.markdown(run), run, lambda path: report.chart(run, path))
     print(f"[bench] wrote {results / stem}.md/.json/.html in {run.seconds:.0f} s", file=sys.stderr)
+
+
+def write_files(results: Path, stem: str, latest: str, markdown: str, data: Any,
+                chart: Callable[[Path], None]) -> None:
+    """``<stem>.md``, ``.json`` (``data``, a dataclass) and ``.html`` (``chart``) under ``results``,
+    each copied to ``<latest>.*``; the Markdown is printed too."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stem}.md").write_text(markdown)
+    (results / f"{stem}.json").write_text(json.dumps(asdict(data), indent=2, default=str))
+    chart(results / f"{stem}.html")
+    for suffix in ("md", "json", "html"):
+        shutil.copyfile(results / f"{stem}.{suffix}", results / f"{latest}.{suffix}")
+    print(markdown)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import measure, peer_clickhouse, scaling_report, spanlake_side
 from bench.generate import SPANS_PER_TRACE, generate
-from bench.run import step
+from bench.run import step, write_files
 
 DEFAULT_SIZES = "1000000,10000000,100000000"
 DEFAULT_PEER_SIZES = "1000000,10000000"
@@ -132,14 +132,8 @@ def run(scaling: Scaling, seed: int, out: Path, results: Path) -> None:
 
 
 def write(scaling: Scaling, results: Path, stem: str) -> None:
-    results.mkdir(parents=True, exist_ok=True)
-    markdown = scaling_report.markdown(scaling)
-    (results / f"{stem}.md").write_text(markdown)
-    (results / f"{stem}.json").write_text(json.dumps(asdict(scaling), indent=2, default=str))
-    scaling_report.chart(scaling, results / f"{stem}.html")
-    for suffix in ("md", "json", "html"):
-        shutil.copyfile(results / f"{stem}.{suffix}", results / f"scaling-latest.{suffix}")
-    print(markdown)
+    write_files(results, stem, "scaling-latest", scaling_report.markdown(scaling), scaling,
+                lambda path: scaling_report.chart(scaling, path))
     done = f"{results / stem}.md/.json/.html ({scaling.seconds:.0f} s so far)"
     print(f"[scaling] wrote {done}", file=sys.stderr)
 
